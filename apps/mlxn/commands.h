@@ -1,0 +1,19 @@
+// The mlxn CLI's subcommands: each takes its arguments (after the subcommand name) and returns
+// the process exit code. Errors are thrown as mlxn::Error and reported by main.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mlxn::cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_version(const Args& args);
+int cmd_devices(const Args& args);
+int cmd_selftest(const Args& args);
+
+/// True when args holds -h or --help.
+bool wants_help(const Args& args);
+
+}  // namespace mlxn::cli

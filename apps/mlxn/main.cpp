@@ -1,0 +1,57 @@
+// mlxn command-line entry point: picks the subcommand and turns errors into one `error:` line.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "apps/mlxn/commands.h"
+#include "mlxn/core/error.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: mlxn <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  version    print the version and the backends this build has\n"
+    "  devices    list the devices mlxn can use\n"
+    "  selftest   run an encoder session on every available backend and print its scoreboard\n"
+    "\n"
+    "Run `mlxn <command> --help` for the options of a command.\n";
+
+}  // namespace
+
+namespace mlxn::cli {
+bool wants_help(const Args& args) {
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") return true;
+  }
+  return false;
+}
+}  // namespace mlxn::cli
+
+int main(int argc, char** argv) {
+  using namespace mlxn::cli;
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  Args args(argv + 2, argv + argc);
+  try {
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (cmd == "version" || cmd == "--version") return cmd_version(args);
+    if (cmd == "devices") return cmd_devices(args);
+    if (cmd == "selftest") return cmd_selftest(args);
+    std::fprintf(stderr, "error: unknown command '%s' (run `mlxn --help`)\n", cmd.c_str());
+    return 2;
+  } catch (const mlxn::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,31 @@
+// Registers the CPU backend's builtin kernels with its registry.
+#include "backends/cpu/kernels/kernels.h"
+#include "mlxn/core/kernel_registry.h"
+
+namespace mlxn::cpu {
+namespace {
+
+// Wraps a dtype -> KernelFn lookup as a registry factory keyed by the spec's "dtype".
+template <class Lookup>
+KernelFactory by_dtype(Lookup lookup) {
+  return [lookup](const Specialization& spec) -> const void* {
+    KernelFn fn = lookup(dtype_from_name(spec.get("dtype")));
+    return reinterpret_cast<const void*>(fn);
+  };
+}
+
+}  // namespace
+
+void register_kernels(KernelRegistry& registry) {
+  registry.register_factory("add", by_dtype(add_kernel));
+  registry.register_factory("mul", by_dtype(mul_kernel));
+  registry.register_factory("rms_norm", by_dtype(rms_norm_kernel));
+  registry.register_factory("rms_norm_mul", by_dtype(rms_norm_mul_kernel));
+  registry.register_factory("assert_finite", by_dtype(assert_finite_kernel));
+  registry.register_factory("cast", [](const Specialization& spec) -> const void* {
+    KernelFn fn = cast_kernel(dtype_from_name(spec.get("src")), dtype_from_name(spec.get("dst")));
+    return reinterpret_cast<const void*>(fn);
+  });
+}
+
+}  // namespace mlxn::cpu
