@@ -50,7 +50,23 @@ std::string Specialization::key(std::string_view kernel_name) const {
 KernelRegistry::KernelRegistry(Backend backend) : backend_(backend) {}
 
 const Kernel& KernelRegistry::get(std::string_view name, const Specialization& spec) {
-  std::string key = spec.key(name);
+  return get_by_key(spec.key(name), name, spec);
+}
+
+const Kernel& KernelRegistry::get(std::string_view name, DType dtype) {
+  // Same key as Specialization{{"dtype", ...}}.key(name), built without the map.
+  std::string key;
+  key.reserve(name.size() + 12);
+  key.append(name).append("|dtype:").append(dtype_name(dtype));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = cache_.find(key); it != cache_.end()) return *it->second;
+  }
+  return get_by_key(std::move(key), name, Specialization().set("dtype", dtype));
+}
+
+const Kernel& KernelRegistry::get_by_key(std::string key, std::string_view name,
+                                         const Specialization& spec) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto it = cache_.find(key); it != cache_.end()) return *it->second;
   auto f = factories_.find(std::string(name));

@@ -11,7 +11,7 @@ void assert_finite(CommandEncoder& enc, const Buffer& x) {
   detail::require_float("assert_finite", "x", x);
   if (x.numel() == 0) return;
   const Kernel& k =
-      enc.device().kernels().get("assert_finite", Specialization().set("dtype", x.dtype()));
+      enc.device().kernels().get("assert_finite", x.dtype());
   AssertFiniteParams p{x.numel()};
   enc.dispatch(k, {Arg::in(x)}, p, "assert_finite");
 }

@@ -16,7 +16,7 @@ void binary(const char* op, CommandEncoder& enc, const Buffer& a, const Buffer& 
   detail::require_numel(op, "b", b, a.numel());
   detail::require_numel(op, "out", out, a.numel());
   if (a.numel() == 0) return;
-  const Kernel& k = enc.device().kernels().get(op, Specialization().set("dtype", a.dtype()));
+  const Kernel& k = enc.device().kernels().get(op, a.dtype());
   BinaryParams p{a.numel()};
   enc.dispatch(k, {Arg::in(a), Arg::in(b), Arg::out(out)}, p, op);
 }

@@ -43,7 +43,7 @@ bool same_view(const Buffer& a, const Buffer& b) {
 void rms_norm(CommandEncoder& enc, const Buffer& x, const Buffer& w, const Buffer& out,
               float eps) {
   const RmsNormParams p = norm_params("rms_norm", x, w, out, eps);
-  const Kernel& k = enc.device().kernels().get("rms_norm", Specialization().set("dtype", x.dtype()));
+  const Kernel& k = enc.device().kernels().get("rms_norm", x.dtype());
   enc.dispatch(k, {Arg::in(x), Arg::in(w), Arg::out(out)}, p, "rms_norm");
 }
 
@@ -53,7 +53,7 @@ void rms_norm_mul(CommandEncoder& enc, const Buffer& x, const Buffer& w, const B
   detail::require_same_dtype("rms_norm_mul", "g", g, x.dtype());
   detail::require_numel("rms_norm_mul", "g", g, x.numel());
   const Kernel& k =
-      enc.device().kernels().get("rms_norm_mul", Specialization().set("dtype", x.dtype()));
+      enc.device().kernels().get("rms_norm_mul", x.dtype());
   enc.dispatch(k, {Arg::in(x), Arg::in(w), Arg::in(g), Arg::out(out)}, p, "rms_norm_mul");
 }
 
@@ -70,7 +70,7 @@ FusionRule rms_norm_mul_fusion(KernelRegistry& registry) {
     GraphNode f;
     f.kind = GraphNode::Kind::Dispatch;
     f.op = "rms_norm_mul";
-    f.kernel = &registry.get("rms_norm_mul", Specialization().set("dtype", t.dtype()));
+    f.kernel = &registry.get("rms_norm_mul", t.dtype());
     f.args = {a.args[0], a.args[1], Arg::in(*g), b.args[2]};
     f.params = a.params;  // RmsNormParams: same rows, cols, eps
     return f;

@@ -56,6 +56,9 @@ class KernelRegistry {
 
   /// The kernel for name + spec, created on first use. Throws KernelNotFound naming the key.
   const Kernel& get(std::string_view name, const Specialization& spec = {});
+  /// Shorthand for get(name, {{"dtype", dtype_name(dtype)}}) without building a Specialization
+  /// (the per-dispatch path of most ops).
+  const Kernel& get(std::string_view name, DType dtype);
   /// Adds or replaces the factory for `name`; drops cached specializations of it.
   void register_factory(const std::string& name, KernelFactory factory);
   bool has_factory(std::string_view name) const;
@@ -69,6 +72,8 @@ class KernelRegistry {
   Backend backend() const { return backend_; }
 
  private:
+  const Kernel& get_by_key(std::string key, std::string_view name, const Specialization& spec);
+
   Backend backend_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, KernelFactory> factories_;
