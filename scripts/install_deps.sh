@@ -2,7 +2,7 @@
 # Installs the Debian packages mlxn needs to build and test (skips apt when all are present).
 set -euo pipefail
 
-packages=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev)
+packages=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
 
 missing=()
 for p in "${packages[@]}"; do
