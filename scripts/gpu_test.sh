@@ -24,6 +24,11 @@ echo "== build ok"
 ctest --test-dir "$build" --output-on-failure -j 4 --timeout 300 >"$out/ctest.log" 2>&1 || status=1
 grep -E "tests passed|tests failed|Failed|\*\*\*" "$out/ctest.log" | tail -30
 
+# The event-based timeline fallback (used where 64-bit stream memory operations are missing).
+MLXN_CUDA_TIMELINE=events "$build/tests/mlxn_core_tests" --gtest_filter='*Session*/Cuda*' \
+  --gtest_brief=1 >"$out/events_timeline.log" 2>&1 && echo "event timeline sessions: ok" \
+  || { echo "event timeline sessions: FAILED"; tail -20 "$out/events_timeline.log"; status=1; }
+
 # compute-sanitizer over the CUDA-labelled tests of each test binary.
 for bin in mlxn_core_tests mlxn_ops_tests; do
   for tool in memcheck racecheck; do

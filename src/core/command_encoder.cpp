@@ -64,9 +64,10 @@ void CommandEncoder::open_command_buffer() {
   if (s_->cb_open) return;
   s_->cb.commands.clear();
   s_->cb.retained.clear();
-  // A decode step is a few hundred dispatches; reserving avoids regrowing ~0.5 KB commands.
-  s_->cb.commands.reserve(256);
-  s_->cb.retained.reserve(768);
+  // Small reservations: a command is ~0.5 KB and the buffer moves to the queue at commit, so a
+  // large one would be a fresh (page-faulting) allocation per command buffer.
+  s_->cb.commands.reserve(16);
+  s_->cb.retained.reserve(48);
   s_->cb_open = true;
   s_->reads.clear();
   s_->writes.clear();
@@ -95,6 +96,9 @@ void CommandEncoder::dispatch(const Kernel& kernel, std::span<const Arg> args, c
                       (b.valid() ? " belongs to another device" : " is an empty buffer"));
     }
   }
+  // Open the command buffer first: opening clears the tracked ranges, which must then include
+  // this dispatch's.
+  if (!s_->capture) open_command_buffer();
   if (s_->auto_barriers) {
     bool conflict = false;
     for (const Arg& a : args) {
@@ -122,7 +126,6 @@ void CommandEncoder::dispatch(const Kernel& kernel, std::span<const Arg> args, c
     s_->capture->add_dispatch(std::move(node));
     return;
   }
-  open_command_buffer();
   s_->cb.commands.push_back(detail::make_dispatch_command(kernel, args, params, params_bytes));
   for (const Arg& a : args) s_->cb.retained.push_back(a.buffer.storage());
   counters::add_dispatch();
