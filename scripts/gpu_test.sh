@@ -43,7 +43,7 @@ for bin in mlxn_core_tests mlxn_ops_tests; do
 done
 
 if [[ "${1:-}" == "--bench" ]]; then
-  "$build/bench/mlxn_bench" --benchmark_min_time=0.2 --benchmark_out="$out/bench.json" \
+  "$build/bench/mlxn_bench" --benchmark_out="$out/bench.json" \
     --benchmark_out_format=json 2>&1 | tee "$out/bench.txt" | tail -60
 fi
 echo "== gpu_test status=$status"
