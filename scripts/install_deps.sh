@@ -2,7 +2,8 @@
 # Installs the Debian packages mlxn needs to build and test (skips apt when all are present).
 set -euo pipefail
 
-packages=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+packages=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  clang-14 libclang-rt-14-dev)  # clang: the libFuzzer harnesses (scripts/fuzz.sh)
 
 missing=()
 for p in "${packages[@]}"; do
