@@ -120,6 +120,15 @@ void CudaBackend::write(const detail::Storage& s, std::size_t offset, const void
     return;
   }
   set_device();
+  if (n >= StagingUploader::kMinBytes) {
+    const cudaError_t err =
+        uploader_.upload(static_cast<char*>(s.ptr) + offset, src, n, copy_stream_);
+    if (err != cudaSuccess) {
+      throw_cuda_error(ErrorKind::CommandBuffer, err,
+                       name_ + ": staged write of " + std::to_string(n) + " bytes");
+    }
+    return;
+  }
   copy(static_cast<char*>(s.ptr) + offset, src, n, cudaMemcpyHostToDevice, "write");
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "backends/cuda/cuda_staging.h"
 #include "backends/cuda/cuda_status.h"
 #include "core/backend.h"
 
@@ -40,6 +41,7 @@ class CudaBackend final : public detail::BackendImpl {
   int index_;
   std::string name_;
   cudaStream_t copy_stream_ = nullptr;
+  StagingUploader uploader_;  // large host-to-device writes (model loading)
   std::shared_ptr<StatusSlots> slots_;
 };
 
