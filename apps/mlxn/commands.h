@@ -12,6 +12,7 @@ using Args = std::vector<std::string>;
 int cmd_version(const Args& args);
 int cmd_devices(const Args& args);
 int cmd_selftest(const Args& args);
+int cmd_inspect(const Args& args);
 
 /// True when args holds -h or --help.
 bool wants_help(const Args& args);

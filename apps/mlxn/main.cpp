@@ -15,6 +15,7 @@ constexpr const char* kUsage =
     "  version    print the version and the backends this build has\n"
     "  devices    list the devices mlxn can use\n"
     "  selftest   run an encoder session on every available backend and print its scoreboard\n"
+    "  inspect    describe a model directory, .gguf or .safetensors file\n"
     "\n"
     "Run `mlxn <command> --help` for the options of a command.\n";
 
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (cmd == "version" || cmd == "--version") return cmd_version(args);
     if (cmd == "devices") return cmd_devices(args);
     if (cmd == "selftest") return cmd_selftest(args);
+    if (cmd == "inspect") return cmd_inspect(args);
     std::fprintf(stderr, "error: unknown command '%s' (run `mlxn --help`)\n", cmd.c_str());
     return 2;
   } catch (const mlxn::Error& e) {

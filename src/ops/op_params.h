@@ -33,7 +33,10 @@ struct AssertFiniteParams {
 /// Status codes a CUDA kernel writes to its command buffer's status word.
 enum StatusCode : std::uint32_t {
   kStatusOk = 0,
-  kStatusNonFinite = 1,
+  kStatusNonFinite = 1,            // assert_finite; info = element index
+  kStatusEmbeddingIdOutOfRange = 2,  // embedding lookups; info = token index
+  kStatusKvPositionOutOfRange = 3,   // kv_cache_append; info = token index
+  kStatusExpertIdOutOfRange = 4,     // expert-routed matmul; info = (token, slot) index
 };
 
 }  // namespace mlxn::ops

@@ -1,5 +1,10 @@
 // Registers the CPU backend's builtin kernels with its registry.
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/attention_kernels.h"
+#include "backends/cpu/kernels/kv_cache_kernels.h"
+#include "backends/cpu/kernels/pointwise_kernels.h"
+#include "backends/cpu/kernels/sampling_kernels.h"
+#include "backends/cpu/kernels/matmul_kernels.h"
 #include "mlxn/core/kernel_registry.h"
 
 namespace mlxn::cpu {
@@ -17,7 +22,12 @@ KernelFactory by_dtype(Lookup lookup) {
 }  // namespace
 
 void register_kernels(KernelRegistry& registry) {
+  register_attention_kernels(registry);
+  register_kv_cache_kernels(registry);
+  register_pointwise_kernels(registry);
+  register_sampling_kernels(registry);
   registry.register_factory("add", by_dtype(add_kernel));
+  register_matmul_kernels(registry);
   registry.register_factory("mul", by_dtype(mul_kernel));
   registry.register_factory("rms_norm", by_dtype(rms_norm_kernel));
   registry.register_factory("rms_norm_mul", by_dtype(rms_norm_mul_kernel));

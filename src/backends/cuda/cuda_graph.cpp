@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/host_launch.h"
 
 namespace mlxn::cuda {
 
@@ -118,10 +119,17 @@ void CudaGraphExec::build(const std::vector<Command>& commands) {
     node.key = c.kernel->key;
     const LaunchConfig lc = node.configure(node.args);
     node.func = lc.func;
-    void* kernel_args[] = {&node.args};
-    const cudaKernelNodeParams p = node_params(lc, kernel_args);
-    const cudaError_t err =
-        cudaGraphAddKernelNode(&node.node, graph_, deps.data(), deps.size(), &p);
+    cudaError_t err;
+    if (is_host_launch(lc)) {
+      // Host-enqueued work (a cuBLASLt call) becomes a child graph captured from its enqueue.
+      cudaGraph_t child = capture_host_launch(host_enqueue_of(lc), node.args, node.key.c_str());
+      err = cudaGraphAddChildGraphNode(&node.node, graph_, deps.data(), deps.size(), child);
+      ignore_cuda(cudaGraphDestroy(child));  // the node holds its own copy
+    } else {
+      void* kernel_args[] = {&node.args};
+      const cudaKernelNodeParams p = node_params(lc, kernel_args);
+      err = cudaGraphAddKernelNode(&node.node, graph_, deps.data(), deps.size(), &p);
+    }
     if (err != cudaSuccess) {
       throw_cuda_error(ErrorKind::CommandBuffer, err, "CUDA graph: adding kernel " + node.key);
     }
@@ -157,6 +165,17 @@ void CudaGraphExec::set_params(std::size_t dispatch_index, const void* params, s
                 "graph set_params: kernel " + node.key + " changed its function with its params");
   }
   MLXN_CUDA_CHECK(ErrorKind::CommandBuffer, cudaSetDevice(device_));
+  if (is_host_launch(lc)) {
+    // Re-captured with the new params; CUDA accepts it only when the topology is unchanged.
+    cudaGraph_t child = capture_host_launch(host_enqueue_of(lc), args, node.key.c_str());
+    const cudaError_t err = cudaGraphExecChildGraphNodeSetParams(exec_, node.node, child);
+    ignore_cuda(cudaGraphDestroy(child));
+    if (err != cudaSuccess) {
+      throw_cuda_error(ErrorKind::InvalidArgument, err, "graph set_params: kernel " + node.key);
+    }
+    node.args = args;
+    return;
+  }
   void* kernel_args[] = {&args};
   const cudaKernelNodeParams p = node_params(lc, kernel_args);
   const cudaError_t err = cudaGraphExecKernelNodeSetParams(exec_, node.node, &p);

@@ -4,6 +4,11 @@
 
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/matmul_kernels.h"
+#include "backends/cuda/kernels/sampling_kernels.h"
+#include "backends/cuda/kernels/pointwise_kernels.h"
+#include "backends/cuda/kernels/attention_kernels.h"
+#include "backends/cuda/kernels/kv_cache_kernels.h"
 
 namespace mlxn::cuda {
 namespace {
@@ -30,6 +35,11 @@ KernelFactory by_dtype(Make make) {
 }  // namespace
 
 void register_cuda_kernels(KernelRegistry& registry) {
+  register_matmul_kernels(registry);
+  register_sampling_kernels(registry);
+  register_pointwise_kernels(registry);
+  register_attention_kernels(registry);
+  register_kv_cache_kernels(registry);
   registry.register_factory("add",
                             by_dtype([](DType d) { return binary_configure(BinaryOp::Add, d); }));
   registry.register_factory("mul",

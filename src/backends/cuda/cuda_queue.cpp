@@ -8,6 +8,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_graph.h"
 #include "backends/cuda/cuda_timeline.h"
+#include "backends/cuda/host_launch.h"
 #include "backends/cuda/kernel_abi.h"
 
 namespace mlxn::cuda {
@@ -232,6 +233,11 @@ void CudaQueue::enqueue(CudaSubmission& sub) {
         args.tag = static_cast<unsigned int>(i);
         const auto configure = configure_of(kernel->entry);
         const LaunchConfig lc = configure(args);
+        if (is_host_launch(lc)) {
+          // A library call (cuBLASLt) or several launches: its host function enqueues them.
+          host_enqueue_of(lc)(args, stream_);
+          break;
+        }
         void* kernel_args[] = {&args};
         const cudaError_t err =
             cudaLaunchKernel(lc.func, lc.grid, lc.block, kernel_args, lc.smem, stream_);

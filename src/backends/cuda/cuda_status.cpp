@@ -61,6 +61,15 @@ std::string describe_status(const KernelStatus& status, const std::string& label
     case ops::kStatusNonFinite:
       what = "a non-finite value (NaN or Inf)";
       break;
+    case ops::kStatusEmbeddingIdOutOfRange:
+      what = "a token id outside the vocabulary";
+      break;
+    case ops::kStatusKvPositionOutOfRange:
+      what = "a position outside the KV cache";
+      break;
+    case ops::kStatusExpertIdOutOfRange:
+      what = "an expert id outside the stacked experts";
+      break;
     default:
       what = "status code " + std::to_string(status.code);
       break;

@@ -1,0 +1,48 @@
+// Instantiations of the quantized matvec and tiled kernels for GGML blocks (Q4_0, Q8_0, Q4_K,
+// Q5_K, Q6_K).
+#include "backends/cuda/kernels/matmul_kernels.h"
+#include "backends/cuda/kernels/matmul_quant_matvec.cuh"
+#include "backends/cuda/kernels/matmul_quant_tiled.cuh"
+
+namespace mlxn::cuda {
+namespace {
+
+template <class T, bool kTiled>
+ConfigureFn for_type(const std::string& type) {
+  using namespace qmm;
+#define MLXN_GGML_TYPE(NAME, F) \
+  if (type == NAME) return kTiled ? &quant_tiled_config<T, F> : &quant_matvec_config<T, F>;
+  MLXN_GGML_TYPE("q4_0", Q4_0Format)
+  MLXN_GGML_TYPE("q8_0", Q8_0Format)
+  MLXN_GGML_TYPE("q4_k", Q4_KFormat)
+  MLXN_GGML_TYPE("q5_k", Q5_KFormat)
+  MLXN_GGML_TYPE("q6_k", Q6_KFormat)
+#undef MLXN_GGML_TYPE
+  return nullptr;
+}
+
+template <bool kTiled>
+ConfigureFn for_dtype(DType dtype, const std::string& type) {
+  switch (dtype) {
+    case DType::F32:
+      return for_type<float, kTiled>(type);
+    case DType::F16:
+      return for_type<__half, kTiled>(type);
+    case DType::BF16:
+      return for_type<__nv_bfloat16, kTiled>(type);
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+ConfigureFn ggml_quant_matvec_configure(DType dtype, const std::string& type) {
+  return for_dtype<false>(dtype, type);
+}
+
+ConfigureFn ggml_quant_tiled_configure(DType dtype, const std::string& type) {
+  return for_dtype<true>(dtype, type);
+}
+
+}  // namespace mlxn::cuda

@@ -1,0 +1,63 @@
+// Registers the matmul family's CUDA kernels: dense matvec/matmul (cuBLASLt), MLX and GGML
+// quantized matvec/matmul, each keyed by dtype plus bits (MLX) or type (GGML).
+#include <optional>
+#include <string>
+
+#include "backends/cuda/kernels/matmul_kernels.h"
+#include "mlxn/core/kernel_registry.h"
+
+namespace mlxn::cuda {
+namespace {
+
+std::optional<DType> float_dtype(const Specialization& spec) {
+  if (!spec.has("dtype")) return std::nullopt;
+  const std::string& v = spec.get("dtype");
+  if (v == "f32") return DType::F32;
+  if (v == "f16") return DType::F16;
+  if (v == "bf16") return DType::BF16;
+  return std::nullopt;
+}
+
+template <class Make>
+KernelFactory factory(Make make) {
+  return [make](const Specialization& spec) -> const void* {
+    const std::optional<DType> dtype = float_dtype(spec);
+    if (!dtype) return nullptr;
+    const ConfigureFn fn = make(*dtype, spec);
+    return fn ? entry_of(fn) : nullptr;
+  };
+}
+
+// 0 (no kernel) when absent or not one of the supported widths.
+int bits_of(const Specialization& spec) {
+  if (!spec.has("bits")) return 0;
+  const std::string& v = spec.get("bits");
+  return v.size() == 1 && v[0] >= '2' && v[0] <= '8' ? v[0] - '0' : 0;
+}
+
+std::string type_of(const Specialization& spec) {
+  return spec.has("type") ? spec.get("type") : std::string();
+}
+
+}  // namespace
+
+void register_matmul_kernels(KernelRegistry& registry) {
+  registry.register_factory(
+      "matvec", factory([](DType d, const Specialization&) { return dense_matvec_configure(d); }));
+  registry.register_factory(
+      "matmul", factory([](DType d, const Specialization&) { return dense_matmul_configure(d); }));
+  registry.register_factory("quantized_matvec", factory([](DType d, const Specialization& s) {
+                              return mlx_quant_matvec_configure(d, bits_of(s));
+                            }));
+  registry.register_factory("quantized_matmul", factory([](DType d, const Specialization& s) {
+                              return mlx_quant_tiled_configure(d, bits_of(s));
+                            }));
+  registry.register_factory("ggml_matvec", factory([](DType d, const Specialization& s) {
+                              return ggml_quant_matvec_configure(d, type_of(s));
+                            }));
+  registry.register_factory("ggml_matmul", factory([](DType d, const Specialization& s) {
+                              return ggml_quant_tiled_configure(d, type_of(s));
+                            }));
+}
+
+}  // namespace mlxn::cuda

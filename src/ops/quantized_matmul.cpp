@@ -1,0 +1,119 @@
+// MLX affine quantized matmul entry points: validate the packed weight, scales, biases and
+// routing, then dispatch the matvec (small m, expert-routed) or the tiled matmul kernel.
+#include "mlxn/ops/quantized_matmul.h"
+
+#include <string>
+
+#include "mlxn/core/device.h"
+#include "ops/matmul_params.h"
+#include "ops/matmul_routing.h"
+#include "ops/op_checks.h"
+
+namespace mlxn::ops {
+namespace {
+
+ScaleType scale_type_of(DType dtype) {
+  switch (dtype) {
+    case DType::F16:
+      return kScaleF16;
+    case DType::BF16:
+      return kScaleBF16;
+    default:
+      return kScaleF32;
+  }
+}
+
+// Checks w against its own metadata; returns {experts, n, k}. `stacked` expects [experts, ...].
+struct WeightDims {
+  std::int64_t experts, n, k;
+};
+
+WeightDims check_weight(const char* op, const QuantizedWeight& w, bool stacked) {
+  const int bits = w.bits;
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8) {
+    throw Error(ErrorKind::QuantConfig,
+                std::string(op) + ": bits must be 2, 3, 4, 5, 6 or 8, got " + std::to_string(bits));
+  }
+  if (w.group_size != 32 && w.group_size != 64 && w.group_size != 128) {
+    throw Error(ErrorKind::QuantConfig, std::string(op) +
+                                            ": group_size must be 32, 64 or 128, got " +
+                                            std::to_string(w.group_size));
+  }
+  if (!w.packed.valid() || w.packed.dtype() != DType::U32) {
+    detail::matmul_fail(op, "packed weight must be a u32 buffer");
+  }
+  const Shape& ps = w.packed.shape();
+  const std::size_t rank = stacked ? 3 : 2;
+  if (ps.size() != rank) {
+    detail::matmul_fail(op, std::string("packed weight must be ") +
+                                (stacked ? "[experts, n, k*bits/32]" : "[n, k*bits/32]") +
+                                ", got " + shape_to_string(ps));
+  }
+  WeightDims d{stacked ? ps[0] : 1, ps[rank - 2], ps[rank - 1] * 32 / bits};
+  if (d.experts <= 0 || d.n <= 0 || d.k <= 0 || ps[rank - 1] * 32 % bits != 0) {
+    detail::matmul_fail(op, "packed weight has an invalid shape " + shape_to_string(ps));
+  }
+  if (d.k % w.group_size != 0) {
+    throw Error(ErrorKind::QuantConfig, std::string(op) + ": k = " + std::to_string(d.k) +
+                                            " is not a multiple of group_size " +
+                                            std::to_string(w.group_size));
+  }
+  detail::require_float(op, "scales", w.scales);
+  detail::require_float(op, "biases", w.biases);
+  detail::require_same_dtype(op, "biases", w.biases, w.scales.dtype());
+  Shape gs = stacked ? Shape{d.experts, d.n, d.k / w.group_size} : Shape{d.n, d.k / w.group_size};
+  if (w.scales.shape() != gs || w.biases.shape() != gs) {
+    detail::matmul_fail(op, "scales and biases must be " + shape_to_string(gs) + ", got " +
+                                shape_to_string(w.scales.shape()) + " and " +
+                                shape_to_string(w.biases.shape()));
+  }
+  return d;
+}
+
+void dispatch(CommandEncoder& enc, const Buffer& x, const QuantizedWeight& w, const Buffer* ids,
+              const Buffer& out, QuantMatmulParams& p, const char* op) {
+  if (p.m == 0) return;
+  p.bits = w.bits;
+  p.group_size = w.group_size;
+  p.scale_type = scale_type_of(w.scales.dtype());
+  p.ggml_type = 0;
+  const bool matvec = ids != nullptr || p.m * p.top_k <= detail::kQuantMatvecMaxRows;
+  const Kernel& kernel = enc.device().kernels().get(
+      matvec ? "quantized_matvec" : "quantized_matmul",
+      Specialization().set("dtype", x.dtype()).set("bits", std::int64_t{w.bits}));
+  if (ids != nullptr) {
+    enc.dispatch(kernel,
+                 {Arg::in(x), Arg::in(w.packed), Arg::in(w.scales), Arg::in(w.biases),
+                  Arg::out(out), Arg::in(*ids)},
+                 p, op);
+  } else {
+    enc.dispatch(
+        kernel,
+        {Arg::in(x), Arg::in(w.packed), Arg::in(w.scales), Arg::in(w.biases), Arg::out(out)}, p,
+        op);
+  }
+}
+
+}  // namespace
+
+void quantized_matmul(CommandEncoder& enc, const Buffer& x, const QuantizedWeight& w,
+                      const Buffer& out) {
+  const WeightDims d = check_weight("quantized_matmul", w, false);
+  QuantMatmulParams p{};
+  p.n = d.n;
+  p.k = d.k;
+  detail::plain_routing("quantized_matmul", x, out, d.n, d.k, p);
+  dispatch(enc, x, w, nullptr, out, p, "quantized_matmul");
+}
+
+void quantized_matmul_id(CommandEncoder& enc, const Buffer& x, const QuantizedWeight& w,
+                         const Buffer& ids, const Buffer& out) {
+  const WeightDims d = check_weight("quantized_matmul_id", w, true);
+  QuantMatmulParams p{};
+  p.n = d.n;
+  p.k = d.k;
+  detail::id_routing("quantized_matmul_id", x, ids, out, d.n, d.k, d.experts, p);
+  dispatch(enc, x, w, &ids, out, p, "quantized_matmul_id");
+}
+
+}  // namespace mlxn::ops
