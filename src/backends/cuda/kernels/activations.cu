@@ -22,12 +22,16 @@ struct Silu {
 struct GeluTanh {
   __device__ __forceinline__ static float apply(float x, float) {
     constexpr float kSqrt2OverPi = 0.7978845608028654f;
-    return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+    // 0.5 * (1 + tanh(z)) = 1 / (1 + exp(-2z)): no cancellation for negative x, where 1 + tanh(z)
+    // would lose most of its digits.
+    const float z = kSqrt2OverPi * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * z));
   }
 };
 struct GeluErf {
   __device__ __forceinline__ static float apply(float x, float) {
-    return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+    // 1 + erf(t) = erfc(-t), exact where 1 + erf(t) would cancel (negative x).
+    return 0.5f * x * erfcf(x * -0.7071067811865476f);
   }
 };
 struct Softcap {

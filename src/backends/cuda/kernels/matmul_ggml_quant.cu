@@ -14,9 +14,9 @@ ConfigureFn for_type(const std::string& type) {
   if (type == NAME) return kTiled ? &quant_tiled_config<T, F> : &quant_matvec_config<T, F>;
   MLXN_GGML_TYPE("q4_0", Q4_0Format)
   MLXN_GGML_TYPE("q8_0", Q8_0Format)
-  MLXN_GGML_TYPE("q4_k", Q4_KFormat)
-  MLXN_GGML_TYPE("q5_k", Q5_KFormat)
-  MLXN_GGML_TYPE("q6_k", Q6_KFormat)
+  MLXN_GGML_TYPE("q4_K", Q4_KFormat)
+  MLXN_GGML_TYPE("q5_K", Q5_KFormat)
+  MLXN_GGML_TYPE("q6_K", Q6_KFormat)
 #undef MLXN_GGML_TYPE
   return nullptr;
 }
