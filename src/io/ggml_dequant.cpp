@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "io/ggml_k_scales.h"
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
 
@@ -94,17 +95,6 @@ void block_iq4_nl(const Byte* b, float* y) {
 
 // 256-element super-blocks (K-quants) -------------------------------------------------------
 
-// The 12-byte packed 6-bit scale/min pairs of Q4_K and Q5_K, sub-block j in 0..7.
-void scale_min_k4(int j, const Byte* q, Byte& sc, Byte& m) {
-  if (j < 4) {
-    sc = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    sc = static_cast<Byte>((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-    m = static_cast<Byte>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 // Q2_K: scales[16] (low nibble scale, high nibble min), qs[64] 2-bit, f16 d, f16 dmin.
 void block_q2_k(const Byte* b, float* y) {
   const Byte* scales = b;
@@ -166,9 +156,9 @@ void block_q4_k(const Byte* b, float* y) {
   int is = 0;
   for (int j = 0; j < 256; j += 64) {
     Byte sc, m;
-    scale_min_k4(is + 0, scales, sc, m);
+    detail::unpack_scale_min_k4(is + 0, scales, sc, m);
     const float d1 = d * sc, m1 = dmin * m;
-    scale_min_k4(is + 1, scales, sc, m);
+    detail::unpack_scale_min_k4(is + 1, scales, sc, m);
     const float d2 = d * sc, m2 = dmin * m;
     for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0x0F) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
@@ -188,9 +178,9 @@ void block_q5_k(const Byte* b, float* y) {
   Byte u1 = 1, u2 = 2;
   for (int j = 0; j < 256; j += 64) {
     Byte sc, m;
-    scale_min_k4(is + 0, scales, sc, m);
+    detail::unpack_scale_min_k4(is + 0, scales, sc, m);
     const float d1 = d * sc, m1 = dmin * m;
-    scale_min_k4(is + 1, scales, sc, m);
+    detail::unpack_scale_min_k4(is + 1, scales, sc, m);
     const float d2 = d * sc, m2 = dmin * m;
     for (int l = 0; l < 32; ++l) {
       *y++ = d1 * static_cast<float>((ql[l] & 0x0F) + ((qh[l] & u1) ? 16 : 0)) - m1;

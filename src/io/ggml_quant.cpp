@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "io/ggml_k_scales.h"
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
 
@@ -181,16 +182,6 @@ float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
   return scale;
 }
 
-void unpack_scale_min_k4(int j, const Byte* q, Byte& sc, Byte& m) {
-  if (j < 4) {
-    sc = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    sc = static_cast<Byte>((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-    m = static_cast<Byte>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 // Q4_K: 8 sub-blocks of 32, each with a 6-bit scale and min quantized against f16 d / dmin.
 void block_q4_k(const float* x, Byte* b) {
   Byte L[256], Laux[32];
@@ -228,7 +219,7 @@ void block_q4_k(const float* x, Byte* b) {
   const float dmin_all = f16_round(max_min / 63.f);
   for (int j = 0; j < 8; ++j) {
     Byte sc, m;
-    unpack_scale_min_k4(j, packed, sc, m);
+    detail::unpack_scale_min_k4(j, packed, sc, m);
     const float d = d_all * sc;
     if (d == 0.0f) continue;
     const float dm = dmin_all * m;
