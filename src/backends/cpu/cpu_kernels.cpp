@@ -1,10 +1,10 @@
 // Registers the CPU backend's builtin kernels with its registry.
-#include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/attention_kernels.h"
+#include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/kv_cache_kernels.h"
+#include "backends/cpu/kernels/matmul_kernels.h"
 #include "backends/cpu/kernels/pointwise_kernels.h"
 #include "backends/cpu/kernels/sampling_kernels.h"
-#include "backends/cpu/kernels/matmul_kernels.h"
 #include "mlxn/core/kernel_registry.h"
 
 namespace mlxn::cpu {

@@ -4,24 +4,16 @@
 #include <string>
 
 #include "backends/cuda/kernels/matmul_kernels.h"
+#include "backends/cuda/registry_helpers.h"
 #include "mlxn/core/kernel_registry.h"
 
 namespace mlxn::cuda {
 namespace {
 
-std::optional<DType> float_dtype(const Specialization& spec) {
-  if (!spec.has("dtype")) return std::nullopt;
-  const std::string& v = spec.get("dtype");
-  if (v == "f32") return DType::F32;
-  if (v == "f16") return DType::F16;
-  if (v == "bf16") return DType::BF16;
-  return std::nullopt;
-}
-
 template <class Make>
 KernelFactory factory(Make make) {
   return [make](const Specialization& spec) -> const void* {
-    const std::optional<DType> dtype = float_dtype(spec);
+    const std::optional<DType> dtype = spec_float_dtype(spec, "dtype");
     if (!dtype) return nullptr;
     const ConfigureFn fn = make(*dtype, spec);
     return fn ? entry_of(fn) : nullptr;

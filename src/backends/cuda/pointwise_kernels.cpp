@@ -5,36 +5,18 @@
 #include <optional>
 #include <string>
 
+#include "backends/cuda/registry_helpers.h"
 #include "mlxn/core/kernel_registry.h"
 
 namespace mlxn::cuda {
 namespace {
 
-// The float dtype named by spec value `key`; nullopt when absent or not f32/f16/bf16 (the
-// registry then reports the kernel as not found).
-std::optional<DType> float_dtype(const Specialization& spec, const char* key) {
-  if (!spec.has(key)) return std::nullopt;
-  const std::string& v = spec.get(key);
-  if (v == "f32") return DType::F32;
-  if (v == "f16") return DType::F16;
-  if (v == "bf16") return DType::BF16;
-  return std::nullopt;
-}
-
-template <class Make>
-KernelFactory by_dtype(Make make) {
-  return [make](const Specialization& spec) -> const void* {
-    const std::optional<DType> dtype = float_dtype(spec, "dtype");
-    return dtype ? entry_of(make(*dtype)) : nullptr;
-  };
-}
-
 KernelFactory activation(ActivationOp op) {
-  return by_dtype([op](DType d) { return activation_configure(op, d); });
+  return by_float_dtype([op](DType d) { return activation_configure(op, d); });
 }
 
 KernelFactory norm(NormKind kind) {
-  return by_dtype([kind](DType d) { return norm_configure(kind, d); });
+  return by_float_dtype([kind](DType d) { return norm_configure(kind, d); });
 }
 
 }  // namespace
@@ -57,7 +39,7 @@ void register_norms_kernels(KernelRegistry& registry) {
   registry.register_factory("l2_norm", norm(NormKind::L2));
   registry.register_factory("add_rms_norm", norm(NormKind::AddRms));
   registry.register_factory("layer_norm", [](const Specialization& spec) -> const void* {
-    const std::optional<DType> dtype = float_dtype(spec, "dtype");
+    const std::optional<DType> dtype = spec_float_dtype(spec, "dtype");
     if (!dtype || !spec.has("bias")) return nullptr;
     const NormKind kind = spec.get("bias") == "1" ? NormKind::LayerNormBias : NormKind::LayerNorm;
     return entry_of(norm_configure(kind, *dtype));
@@ -65,14 +47,15 @@ void register_norms_kernels(KernelRegistry& registry) {
 }
 
 void register_rope_kernels(KernelRegistry& registry) {
-  registry.register_factory("rope", by_dtype([](DType d) { return rope_configure(d); }));
+  registry.register_factory("rope", by_float_dtype([](DType d) { return rope_configure(d); }));
 }
 
 void register_embedding_kernels(KernelRegistry& registry) {
-  registry.register_factory("embedding", by_dtype([](DType d) { return embedding_configure(d); }));
+  registry.register_factory("embedding",
+                            by_float_dtype([](DType d) { return embedding_configure(d); }));
   registry.register_factory("embedding_quantized", [](const Specialization& spec) -> const void* {
-    const std::optional<DType> dtype = float_dtype(spec, "dtype");
-    const std::optional<DType> scale_dtype = float_dtype(spec, "scale_dtype");
+    const std::optional<DType> dtype = spec_float_dtype(spec, "dtype");
+    const std::optional<DType> scale_dtype = spec_float_dtype(spec, "scale_dtype");
     return dtype && scale_dtype ? entry_of(embedding_quantized_configure(*dtype, *scale_dtype))
                                 : nullptr;
   });
