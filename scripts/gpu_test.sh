@@ -4,12 +4,25 @@
 # and racecheck), the selftest, and optionally the benchmarks. Logs go to $OUT when it is set.
 #   scripts/gpu_test.sh            build + tests + sanitizer
 #   scripts/gpu_test.sh --bench    also run the benchmarks
+#   scripts/gpu_test.sh --no-sanitize    skip compute-sanitizer
+#   scripts/gpu_test.sh --sanitize-only  only build and run compute-sanitizer
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MLXN_BUILD_DIR:-$root/build-gpu}
 out=${OUT:-$build/logs}
 mkdir -p "$out"
 status=0
+bench=0
+sanitize=1
+tests=1
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=1 ;;
+    --no-sanitize) sanitize=0 ;;
+    --sanitize-only) tests=0 ;;
+    *) echo "usage: $0 [--bench] [--no-sanitize] [--sanitize-only]" >&2; exit 2 ;;
+  esac
+done
 export PATH=/usr/local/cuda/bin:$PATH
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
@@ -18,36 +31,54 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLXN_CUDA=ON 
 cmake --build "$build" -j 16 >"$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -60; exit 1; }
 echo "== build ok"
 
-"$build/mlxn" devices
-"$build/mlxn" selftest || status=1
+if [[ $tests -eq 1 ]]; then
+  "$build/mlxn" devices
+  "$build/mlxn" selftest || status=1
 
-ctest --test-dir "$build" --output-on-failure -j 4 --timeout 300 >"$out/ctest.log" 2>&1 || status=1
-grep -E "tests passed|tests failed|Failed|\*\*\*" "$out/ctest.log" | tail -30
+  ctest --test-dir "$build" --output-on-failure -j 4 --timeout 300 >"$out/ctest.log" 2>&1 || status=1
+  grep -E "tests passed|tests failed|Failed|\*\*\*" "$out/ctest.log" | tail -30
 
-# The event-based timeline fallback (used where 64-bit stream memory operations are missing).
-MLXN_CUDA_TIMELINE=events "$build/tests/mlxn_core_tests" --gtest_filter='*Session*/Cuda*' \
-  --gtest_brief=1 >"$out/events_timeline.log" 2>&1 && echo "event timeline sessions: ok" \
-  || { echo "event timeline sessions: FAILED"; tail -20 "$out/events_timeline.log"; status=1; }
+  # The event-based timeline fallback (used where 64-bit stream memory operations are missing).
+  MLXN_CUDA_TIMELINE=events "$build/tests/mlxn_core_tests" --gtest_filter='*Session*/Cuda*' \
+    --gtest_brief=1 >"$out/events_timeline.log" 2>&1 && echo "event timeline sessions: ok" \
+    || { echo "event timeline sessions: FAILED"; tail -20 "$out/events_timeline.log"; status=1; }
+fi
 
-# compute-sanitizer over the CUDA-labelled tests of each test binary.
-for bin in mlxn_core_tests mlxn_ops_tests; do
-  for tool in memcheck racecheck; do
-    log="$out/sanitizer_${bin}_${tool}.log"
-    compute-sanitizer --tool "$tool" --error-exitcode 99 "$build/tests/$bin" \
-      --gtest_filter="${MLXN_SANITIZE_FILTER:-*Cuda*}" \
-      --gtest_brief=1 >"$log" 2>&1
-    rc=$?
-    summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | tail -1)
-    echo "sanitizer $tool $bin: rc=$rc ${summary}"
-    [[ $rc -eq 0 ]] || status=1
-  done
-done
-
-if [[ "${1:-}" == "--bench" ]]; then
+if [[ $bench -eq 1 ]]; then
   # Runtime overheads on both backends; every other benchmark on CUDA only (arg /1): the CPU
   # backend at Llama-3-8B shapes would take minutes and is not what these numbers are for.
   "$build/bench/mlxn_bench" --benchmark_filter="${MLXN_BENCH_FILTER:-^BM_(DispatchEncode|EmptyCommandBufferRoundTrip|FenceSignalWaitPair|Chain300Direct|Chain300GraphReplay)/|/1(/|$)}" \
     --benchmark_out="$out/bench.json" --benchmark_out_format=json 2>&1 | tee "$out/bench.txt" | tail -80
 fi
+
+# compute-sanitizer over the CUDA-labelled tests of each test binary. Each (binary, tool) pair is
+# split into gtest shards run side by side, because racecheck alone over every op test takes far
+# longer than one device call allows when run serially. A shard that runs past its time limit is
+# reported as such (rc=124), never as clean.
+if [[ $sanitize -eq 1 ]]; then
+  shards=${MLXN_SANITIZE_SHARDS:-4}
+  limit=${MLXN_SANITIZE_TIMEOUT:-300}
+  pids=()
+  for bin in mlxn_core_tests mlxn_ops_tests; do
+    for tool in memcheck racecheck; do
+      for ((i = 0; i < shards; i++)); do
+        log="$out/sanitizer_${bin}_${tool}_${i}.log"
+        GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i timeout "$limit" \
+          compute-sanitizer --tool "$tool" --error-exitcode 99 "$build/tests/$bin" \
+          --gtest_filter="${MLXN_SANITIZE_FILTER:-*Cuda*}" >"$log" 2>&1 &
+        pids+=("$!:$log")
+      done
+    done
+  done
+  for entry in "${pids[@]}"; do
+    pid=${entry%%:*}; log=${entry#*:}
+    wait "$pid"; rc=$?
+    summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | tail -1)
+    ran=$(grep -cE "^\[       OK \]|^\[  PASSED  \]" "$log")
+    echo "sanitizer $(basename "$log" .log): rc=$rc ${summary} (${ran} ok lines)"
+    [[ $rc -eq 0 ]] || status=1
+  done
+fi
+
 echo "== gpu_test status=$status"
 exit $status
