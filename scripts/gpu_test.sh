@@ -6,6 +6,7 @@
 #   scripts/gpu_test.sh --bench    also run the benchmarks
 #   scripts/gpu_test.sh --no-sanitize    skip compute-sanitizer
 #   scripts/gpu_test.sh --sanitize-only  only build and run compute-sanitizer
+#   --no-build reuses the binaries already in $MLXN_BUILD_DIR (a warm machine's earlier build)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MLXN_BUILD_DIR:-$root/build-gpu}
@@ -15,21 +16,25 @@ status=0
 bench=0
 sanitize=1
 tests=1
+build_step=1
 for arg in "$@"; do
   case "$arg" in
     --bench) bench=1 ;;
     --no-sanitize) sanitize=0 ;;
     --sanitize-only) tests=0 ;;
-    *) echo "usage: $0 [--bench] [--no-sanitize] [--sanitize-only]" >&2; exit 2 ;;
+    --no-build) build_step=0 ;;
+    *) echo "usage: $0 [--bench] [--no-sanitize] [--sanitize-only] [--no-build]" >&2; exit 2 ;;
   esac
 done
 export PATH=/usr/local/cuda/bin:$PATH
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+if [[ $build_step -eq 1 ]]; then
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLXN_CUDA=ON >"$out/configure.log" 2>&1 \
   || { tail -40 "$out/configure.log"; exit 1; }
 cmake --build "$build" -j 16 >"$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -60; exit 1; }
 echo "== build ok"
+fi
 
 if [[ $tests -eq 1 ]]; then
   "$build/mlxn" devices
