@@ -4,8 +4,11 @@
 // Args: backend (0 = CPU, 1 = CUDA), format, shape, m. CPU runs M = 1 only (the oracle is slow).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
+#include "bench_loop.h"
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/device.h"
 #include "mlxn/io/ggml_types.h"
@@ -40,7 +43,8 @@ io::GgmlType ggml_type(int f) {
   }
 }
 
-// Weights are left zero-filled: the kernels' cost does not depend on the values.
+// Weights are left zero-filled: the kernels' cost does not depend on the values. Times come from
+// graph replays over several weight copies (bench_loop.h), so they are HBM-bound GPU times.
 void BM_Matmul(benchmark::State& state) {
   const Backend backend = state.range(0) == 0 ? Backend::Cpu : Backend::Cuda;
   const int format = static_cast<int>(state.range(1));
@@ -53,50 +57,62 @@ void BM_Matmul(benchmark::State& state) {
   Device device = Device::open(backend);
   state.SetLabel(std::string(backend_name(backend)) + " " + kFormatNames[format] + " k=" +
                  std::to_string(s.k) + " n=" + std::to_string(s.n) + " m=" + std::to_string(m));
-  Buffer x = device.alloc(DType::BF16, {m, s.k});
-  Buffer out = device.alloc(DType::BF16, {m, s.n});
-  Buffer w;
-  ops::QuantizedWeight q;
+  // One weight per copy: copies_to_defeat_l2 makes each replay read them all from HBM.
+  struct Weight {
+    Buffer dense;  // bf16 or GGML blocks
+    ops::QuantizedWeight q;
+  };
   std::int64_t weight_bytes = 0;
   if (format == kBf16) {
-    w = device.alloc(DType::BF16, {s.n, s.k});
     weight_bytes = s.n * s.k * 2;
   } else if (format == kMlx4 || format == kMlx8) {
-    q.bits = format == kMlx4 ? 4 : 8;
-    q.group_size = 64;
-    q.packed = device.alloc(DType::U32, {s.n, s.k * q.bits / 32});
-    q.scales = device.alloc(DType::BF16, {s.n, s.k / 64});
-    q.biases = device.alloc(DType::BF16, {s.n, s.k / 64});
-    weight_bytes = q.packed.size_bytes() + q.scales.size_bytes() + q.biases.size_bytes();
+    const int bits = format == kMlx4 ? 4 : 8;
+    weight_bytes = s.n * s.k * bits / 8 + 2 * (s.n * (s.k / 64) * 2);
   } else {
-    const auto row = static_cast<std::int64_t>(io::ggml_row_size(ggml_type(format), s.k));
-    w = device.alloc(DType::U8, {s.n, row});
-    weight_bytes = s.n * row;
+    weight_bytes = s.n * static_cast<std::int64_t>(io::ggml_row_size(ggml_type(format), s.k));
   }
-  CommandEncoder enc = device.command_encoder();
-  const auto run = [&] {
+  const int copies = backend == Backend::Cuda
+                         ? mlxn::bench::copies_to_defeat_l2(static_cast<double>(weight_bytes))
+                         : 1;
+  std::vector<Weight> weights(copies);
+  for (Weight& w : weights) {
     if (format == kBf16) {
-      ops::matmul(enc, x, w, out);
+      w.dense = device.alloc(DType::BF16, {s.n, s.k});
     } else if (format == kMlx4 || format == kMlx8) {
-      ops::quantized_matmul(enc, x, q, out);
+      w.q.bits = format == kMlx4 ? 4 : 8;
+      w.q.group_size = 64;
+      w.q.packed = device.alloc(DType::U32, {s.n, s.k * w.q.bits / 32});
+      w.q.scales = device.alloc(DType::BF16, {s.n, s.k / 64});
+      w.q.biases = device.alloc(DType::BF16, {s.n, s.k / 64});
     } else {
-      ops::ggml_matmul(enc, x, w, ggml_type(format), out);
+      const auto row = static_cast<std::int64_t>(io::ggml_row_size(ggml_type(format), s.k));
+      w.dense = device.alloc(DType::U8, {s.n, row});
     }
-  };
-  run();  // warm-up: kernel creation, cuBLASLt handle and algorithm choice
-  enc.commit_and_wait();
-  // Encode several runs per wait so the GPU time dominates the host round trip.
-  const int reps = backend == Backend::Cuda ? 20 : 1;
-  for (auto _ : state) {
-    for (int i = 0; i < reps; ++i) run();
-    enc.commit_and_wait();
   }
+  Buffer x = device.alloc(DType::BF16, {m, s.k});
+  Buffer out = device.alloc(DType::BF16, {m, s.n});
+  // CUDA: at least 8 calls per replay, cycling through the copies.
+  const int calls = backend == Backend::Cuda ? std::max(copies, 8) : 1;
+  mlxn::bench::run_calls(state, device, calls, [&](CommandEncoder& enc, int i) {
+    const Weight& w = weights[static_cast<std::size_t>(i % copies)];
+    if (format == kBf16) {
+      ops::matmul(enc, x, w.dense, out);
+    } else if (format == kMlx4 || format == kMlx8) {
+      ops::quantized_matmul(enc, x, w.q, out);
+    } else {
+      ops::ggml_matmul(enc, x, w.dense, ggml_type(format), out);
+    }
+  });
+  state.counters["s/call"] =
+      benchmark::Counter(static_cast<double>(calls), benchmark::Counter::kIsIterationInvariantRate |
+                                                         benchmark::Counter::kInvert);
+  state.counters["copies"] = copies;
   if (m == 1) {
     state.counters["weight_bytes/s"] = benchmark::Counter(
-        static_cast<double>(weight_bytes) * reps, benchmark::Counter::kIsIterationInvariantRate,
+        static_cast<double>(weight_bytes) * calls, benchmark::Counter::kIsIterationInvariantRate,
         benchmark::Counter::kIs1000);
   } else {
-    state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m * s.n * s.k) * reps,
+    state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m * s.n * s.k) * calls,
                                                   benchmark::Counter::kIsIterationInvariantRate,
                                                   benchmark::Counter::kIs1000);
   }

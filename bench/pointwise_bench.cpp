@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bench_loop.h"
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/device.h"
 #include "mlxn/ops/activations.h"
@@ -32,18 +33,13 @@ bool open_backend(benchmark::State& state, Device& device) {
   return true;
 }
 
-// Times `encode` (one op call). On CUDA, 20 calls are encoded per iteration and waited for once,
-// so the time is the GPU's, not the launch round trip's. `bytes`: what one call must move.
+// Times `encode` (one op call). On CUDA, 20 calls are replayed per iteration as one graph
+// (bench_loop.h), so the time is the GPU's, not the host's launch cost. `bytes`: what one call
+// must move. Working sets under ~50 MB may stay in the H100's L2 between calls (docs/perf.md).
 template <class Encode>
 void run(benchmark::State& state, Device& device, double bytes, Encode encode) {
   const int reps = device.backend() == Backend::Cuda ? 20 : 1;
-  CommandEncoder enc = device.command_encoder();
-  encode(enc);  // first call: kernel lookup and lazy initialization
-  enc.commit_and_wait();
-  for (auto _ : state) {
-    for (int i = 0; i < reps; ++i) encode(enc);
-    enc.commit_and_wait();
-  }
+  mlxn::bench::run_calls(state, device, reps, [&](CommandEncoder& enc, int) { encode(enc); });
   // Shown with SI prefixes as bytes per second ("2.1T/s"); compare with the 3.01 TB/s ceiling.
   state.counters["bytes"] =
       benchmark::Counter(bytes * reps, benchmark::Counter::kIsIterationInvariantRate);

@@ -52,7 +52,7 @@ fi
 if [[ $bench -eq 1 ]]; then
   # Runtime overheads on both backends; every other benchmark on CUDA only (arg /1): the CPU
   # backend at Llama-3-8B shapes would take minutes and is not what these numbers are for.
-  "$build/bench/mlxn_bench" --benchmark_filter="${MLXN_BENCH_FILTER:-^BM_(DispatchEncode|EmptyCommandBufferRoundTrip|FenceSignalWaitPair|Chain300Direct|Chain300GraphReplay)/|/1(/|$)}" \
+  "$build/bench/mlxn_bench" --benchmark_filter="${MLXN_BENCH_FILTER:-^BM_(DispatchEncode|EmptyCommandBufferRoundTrip|FenceSignalWaitPair|Chain300Direct|Chain300GraphReplay)/|/1(/|$)|/cuda:1/}" \
     --benchmark_out="$out/bench.json" --benchmark_out_format=json 2>&1 | tee "$out/bench.txt" | tail -80
 fi
 

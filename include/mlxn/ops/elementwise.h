@@ -13,4 +13,8 @@ void mul(CommandEncoder& encoder, const Buffer& a, const Buffer& b, const Buffer
 /// out = in converted to out's dtype (f32, f16, bf16; round to nearest even). Same element count.
 void cast(CommandEncoder& encoder, const Buffer& in, const Buffer& out);
 
+/// out[r, :] = x[r, :] + bias (broadcast over rows). x, out: [rows, n] (leading dims flattened),
+/// bias: [n]; one dtype (f32, f16 or bf16); out may alias x.
+void bias_add(CommandEncoder& encoder, const Buffer& x, const Buffer& bias, const Buffer& out);
+
 }  // namespace mlxn::ops

@@ -14,4 +14,11 @@ void matmul(CommandEncoder& encoder, const Buffer& x, const Buffer& w, const Buf
 void matmul(CommandEncoder& encoder, const Buffer& x, const Buffer& w, const Buffer& bias,
             const Buffer& out);
 
+/// Expert-routed dense matmul (MoE weights stored in f32/f16/bf16): out[t, s, :] =
+/// x_ts @ w[ids[t, s]]^T. x: [m, k] (every slot uses the token's row) or [m, top_k, k];
+/// w: [experts, n, k] in x's dtype; ids: i32 [m, top_k]; out: [m, top_k, n]. An id outside
+/// [0, experts) fails the command buffer.
+void matmul_id(CommandEncoder& encoder, const Buffer& x, const Buffer& w, const Buffer& ids,
+               const Buffer& out);
+
 }  // namespace mlxn::ops

@@ -1,0 +1,77 @@
+// Model: a loaded model on one device -- config, weights, block features and a KV cache -- that
+// turns token ids at positions into logits. Prefill runs in chunks, decode one token at a time;
+// each forward call is one command buffer.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "mlxn/core/device.h"
+#include "mlxn/engine/block_features.h"
+#include "mlxn/engine/kv_cache.h"
+#include "mlxn/engine/model_weights.h"
+#include "mlxn/io/model_dir.h"
+
+namespace mlxn::engine {
+
+struct ModelOptions {
+  Backend backend = Backend::Auto;
+  /// Activation dtype; default f32 on the CPU, bf16 on CUDA.
+  std::optional<DType> compute_dtype;
+  /// KV cache dtype; default: the compute dtype.
+  std::optional<DType> cache_dtype;
+  /// Positions the KV cache holds (clamped to max_position_embeddings when the config gives it).
+  std::int64_t context = 4096;
+  /// Most tokens per forward call; longer prompts are prefilled in chunks of this size.
+  std::int64_t prefill_chunk = 512;
+  LoadProgress progress;
+};
+
+class Model {
+ public:
+  /// Opens `path` (model directory or .gguf), validates, uploads the weights and allocates the
+  /// cache. Errors name the file and the problem; an unknown architecture lists the supported.
+  static Model load(const std::filesystem::path& path, const ModelOptions& options = {});
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const io::ModelConfig& config() const;
+  const BlockFeatures& features() const;
+  Device& device();
+  DType compute_dtype() const;
+  const ModelWeights& weights() const;
+  KvCache& cache();
+
+  /// Appends `tokens` at positions cache().length() ... (chunked by prefill_chunk) and returns
+  /// the f32 logits of the last token [vocab], or of every token [n, vocab] row-major when
+  /// `all_logits`. Throws InvalidArgument when the context would overflow or an id is out of
+  /// range.
+  std::vector<float> forward(std::span<const std::int32_t> tokens, bool all_logits = false);
+
+  /// Logits of every position of `tokens` run from an empty cache ([n, vocab] row-major), as
+  /// transformers computes for input_ids; the cache is reset first.
+  std::vector<float> score(std::span<const std::int32_t> tokens);
+
+  /// Greedy continuation: prefill `prompt` (cache reset first), then decode `max_new_tokens`
+  /// tokens, each picked by argmax on the device (one i32 read back per step). Stops early at
+  /// an id in `stop_ids`.
+  std::vector<std::int32_t> generate_greedy(std::span<const std::int32_t> prompt,
+                                            std::int64_t max_new_tokens,
+                                            std::span<const std::int32_t> stop_ids = {});
+
+  /// Resets the cache.
+  void reset();
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlxn::engine
