@@ -65,11 +65,16 @@ if [[ $sanitize -eq 1 ]]; then
   limit=${MLXN_SANITIZE_TIMEOUT:-300}
   pids=()
   for bin in mlxn_core_tests mlxn_ops_tests; do
-    for tool in memcheck racecheck; do
+    for tool in ${MLXN_SANITIZE_TOOLS:-memcheck racecheck}; do
+      # racecheck does not model the TMA/mbarrier synchronisation of cuBLASLt's sm90 "nvjet"
+      # GEMM kernels and reports hazards inside them; those kernels are NVIDIA's, ours are all
+      # still checked.
+      extra=()
+      [[ $tool == racecheck ]] && extra=(--kernel-name-exclude kns=nvjet)
       for ((i = 0; i < shards; i++)); do
         log="$out/sanitizer_${bin}_${tool}_${i}.log"
         GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i timeout "$limit" \
-          compute-sanitizer --tool "$tool" --error-exitcode 99 "$build/tests/$bin" \
+          compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 99 "$build/tests/$bin" \
           --gtest_filter="${MLXN_SANITIZE_FILTER:-*Cuda*}" >"$log" 2>&1 &
         pids+=("$!:$log")
       done
