@@ -27,10 +27,18 @@ inline int copies_to_defeat_l2(double bytes) {
   return static_cast<int>(std::clamp(target / std::max(bytes, 1.0), 1.0, 64.0) + 0.999);
 }
 
+/// Seconds per op call, as counter "s/call" (tools/bench_table.py reads it).
+inline void set_time_per_call(benchmark::State& state, int calls) {
+  state.counters["s/call"] =
+      benchmark::Counter(static_cast<double>(calls), benchmark::Counter::kIsIterationInvariantRate |
+                                                         benchmark::Counter::kInvert);
+}
+
 /// Runs encode(encoder, i) for i in [0, calls) per benchmark iteration (replayed as one graph on
-/// CUDA). Returns `calls` so the caller can scale its counters.
+/// CUDA) and sets "s/call". Returns `calls` so the caller can scale its counters.
 template <class Encode>
 int run_calls(benchmark::State& state, Device& device, int calls, Encode encode) {
+  set_time_per_call(state, calls);
   CommandEncoder enc = device.command_encoder();
   if (device.backend() != Backend::Cuda) {
     encode(enc, 0);  // kernel lookup and lazy initialization

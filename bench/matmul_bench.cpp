@@ -103,9 +103,6 @@ void BM_Matmul(benchmark::State& state) {
       ops::ggml_matmul(enc, x, w.dense, ggml_type(format), out);
     }
   });
-  state.counters["s/call"] =
-      benchmark::Counter(static_cast<double>(calls), benchmark::Counter::kIsIterationInvariantRate |
-                                                         benchmark::Counter::kInvert);
   state.counters["copies"] = copies;
   if (m == 1) {
     state.counters["weight_bytes/s"] = benchmark::Counter(

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_loop.h"
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/device.h"
 #include "mlxn/ops/sampling.h"
@@ -39,18 +40,12 @@ Buffer random_logits(Device& device, std::int64_t rows) {
   return b;
 }
 
-// Runs `encode` `batch` times per command buffer (CUDA: one wait per batch, so launch and sync
-// overheads do not dominate) and reports GB/s of `bytes` per call.
+// Runs `encode` `batch` times per iteration (CUDA: replayed as one graph, bench_loop.h) and
+// reports GB/s of `bytes` per call.
 template <class Encode>
 void run(benchmark::State& state, Device& device, double bytes, Encode encode) {
-  CommandEncoder enc = device.command_encoder();
   const int batch = state.range(0) == 0 ? 1 : 20;
-  encode(enc);
-  enc.commit_and_wait();  // warm-up: kernel lookup, first launch
-  for (auto _ : state) {
-    for (int i = 0; i < batch; ++i) encode(enc);
-    enc.commit_and_wait();
-  }
+  mlxn::bench::run_calls(state, device, batch, [&](CommandEncoder& e, int) { encode(e); });
   state.counters["GB/s"] =
       benchmark::Counter(bytes * batch, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["calls/s"] =
