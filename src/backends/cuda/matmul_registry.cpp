@@ -38,6 +38,9 @@ void register_matmul_kernels(KernelRegistry& registry) {
       "matvec", factory([](DType d, const Specialization&) { return dense_matvec_configure(d); }));
   registry.register_factory(
       "matmul", factory([](DType d, const Specialization&) { return dense_matmul_configure(d); }));
+  registry.register_factory("matmul_id", factory([](DType d, const Specialization&) {
+                              return dense_matmul_id_configure(d);
+                            }));
   registry.register_factory("quantized_matvec", factory([](DType d, const Specialization& s) {
                               return mlx_quant_matvec_configure(d, bits_of(s));
                             }));

@@ -205,6 +205,7 @@ void register_matmul_kernels(KernelRegistry& registry) {
   registry.register_factory("quantized_matmul", by_dtype<quantized_matmul_kernel>());
   registry.register_factory("ggml_matvec", by_dtype<ggml_matmul_kernel>());
   registry.register_factory("ggml_matmul", by_dtype<ggml_matmul_kernel>());
+  registry.register_factory("matmul_id", by_dtype<matmul_id_kernel>());
 }
 
 }  // namespace mlxn::cpu

@@ -16,6 +16,8 @@ KernelFn matmul_kernel(DType dtype);
 KernelFn quantized_matmul_kernel(DType dtype);
 /// ggml_matvec / ggml_matmul (ops::QuantMatmulParams; x, w, out[, ids]).
 KernelFn ggml_matmul_kernel(DType dtype);
+/// matmul_id: dense expert-routed matmul (ops::MatmulIdParams; x, w, out, ids).
+KernelFn matmul_id_kernel(DType dtype);
 
 /// Registers every kernel name of the family (one CPU kernel serves both the matvec and the
 /// matmul name of each op: the split only matters on CUDA).

@@ -19,5 +19,7 @@ ConfigureFn cast_configure(DType src, DType dst);
 ConfigureFn rms_norm_configure(DType dtype, bool gated);
 /// assert_finite (ops::AssertFiniteParams; binding x).
 ConfigureFn assert_finite_configure(DType dtype);
+/// bias_add: out[r, :] = x[r, :] + bias (ops::BiasAddParams; bindings x, bias, out).
+ConfigureFn bias_add_rows_configure(DType dtype);
 
 }  // namespace mlxn::cuda

@@ -22,6 +22,9 @@ ConfigureFn dense_matvec_configure(DType dtype);
 ConfigureFn bias_add_configure(DType dtype);
 /// matmul: the cuBLASLt GEMM, a host-enqueued dispatch (see host_launch.h).
 ConfigureFn dense_matmul_configure(DType dtype);
+/// matmul_id: dense expert-routed matvec, one block per (assignment, row tile), streaming only
+/// the chosen experts (ops::MatmulIdParams; x, w, out, ids).
+ConfigureFn dense_matmul_id_configure(DType dtype);
 
 /// MLX affine quantized matvec / tiled matmul for `bits` (ops::QuantMatmulParams).
 ConfigureFn mlx_quant_matvec_configure(DType dtype, int bits);
