@@ -1,0 +1,155 @@
+// GGUF weight binding: projections whose GGML type the matmul kernels run natively stay in their
+// blocks (u8 rows of whole blocks); every other tensor -- float tensors, norms, the embedding
+// table, and projections of other GGML types -- is dequantized on the host to the compute dtype.
+#include <string>
+
+#include "mlxn/core/error.h"
+#include "mlxn/io/ggml_dequant.h"
+#include "mlxn/ops/ggml_matmul.h"
+#include "weight_source.h"
+
+namespace mlxn::engine::detail {
+
+namespace {
+
+// "f32, f16, ..." -- the types the host dequantizer handles, for error messages.
+std::string dequantizable_types() {
+  std::string out;
+  for (std::uint32_t id = 0; id < io::kGgmlTypeCount; ++id) {
+    const auto type = io::ggml_type_from_id(id);
+    if (!type || !io::ggml_can_dequantize(*type)) continue;
+    if (!out.empty()) out += ", ";
+    out += io::ggml_type_name(*type);
+  }
+  return out;
+}
+
+class GgufSource final : public WeightSource {
+ public:
+  GgufSource(const io::GgufFile& file, Uploader& up) : file_(file), up_(up) {}
+
+  std::int64_t device_bytes(const io::TensorBinding& b, TensorRole role) const override {
+    const io::GgufTensorInfo& t = info(b);
+    if (role == TensorRole::Linear && ops::ggml_matmul_supports(t.type)) {
+      return static_cast<std::int64_t>(t.n_bytes);
+    }
+    return static_cast<std::int64_t>(t.n_elements) *
+           static_cast<std::int64_t>(dtype_size(up_.compute_dtype()));
+  }
+
+  std::int64_t tied_head_bytes(const io::TensorBinding& embedding) const override {
+    const io::GgufTensorInfo& t = info(embedding);
+    return ops::ggml_matmul_supports(t.type) ? static_cast<std::int64_t>(t.n_bytes) : 0;
+  }
+
+  Buffer vector(const io::TensorBinding& b) override { return dense(b); }
+
+  Linear linear(const io::TensorBinding& w, const io::TensorBinding* bias) override {
+    Linear l;
+    l.out = w.expected.shape.front();
+    l.in = w.expected.shape.back();
+    const io::GgufTensorInfo& t = info(w);
+    if (ops::ggml_matmul_supports(t.type)) {
+      l.kind = WeightKind::Ggml;
+      l.ggml_type = t.type;
+      l.ggml = blocks(t, {l.out});
+    } else {
+      l.kind = WeightKind::Dense;
+      l.dense = dense(w);
+    }
+    if (bias) l.bias = dense(*bias);
+    return l;
+  }
+
+  ExpertLinear stacked_experts(const io::TensorBinding& w) override {
+    const Shape& s = w.expected.shape;
+    if (s.size() != 3) {
+      fail(ErrorKind::Format, w.stored_name,
+           "expert weights must be [experts, out, in], found " + shape_to_string(s));
+    }
+    ExpertLinear e;
+    e.n_experts = s[0];
+    e.out = s[1];
+    e.in = s[2];
+    const io::GgufTensorInfo& t = info(w);
+    if (ops::ggml_matmul_supports(t.type)) {
+      e.kind = WeightKind::Ggml;
+      e.ggml_type = t.type;
+      e.ggml = blocks(t, {e.n_experts, e.out});
+    } else {
+      e.kind = WeightKind::Dense;
+      e.dense = dense(w);
+    }
+    return e;
+  }
+
+  ExpertLinear per_expert(std::span<const io::TensorBinding* const> experts) override {
+    // check_gguf_weights always binds the stacked *_exps tensors.
+    fail(ErrorKind::Unsupported, experts.front()->stored_name,
+         "GGUF stores experts stacked; per-expert tensors are not expected");
+  }
+
+  EmbeddingWeights embedding(const io::TensorBinding& w) override {
+    // No GGML row-lookup kernel: the table is dequantized whatever its type.
+    EmbeddingWeights e;
+    e.dense = dense(w);
+    return e;
+  }
+
+  Linear tied_head(const io::TensorBinding& w, const EmbeddingWeights& e) override {
+    Linear l;
+    l.out = w.expected.shape.front();
+    l.in = w.expected.shape.back();
+    const io::GgufTensorInfo& t = info(w);
+    if (ops::ggml_matmul_supports(t.type)) {
+      // The blocks are smaller than the dequantized table and the matmul reads them natively.
+      l.kind = WeightKind::Ggml;
+      l.ggml_type = t.type;
+      l.ggml = blocks(t, {l.out});
+    } else {
+      l.kind = WeightKind::Dense;
+      l.dense = e.dense;
+    }
+    return l;
+  }
+
+ private:
+  [[noreturn]] void fail(ErrorKind kind, const std::string& tensor, const std::string& what) const {
+    throw Error(kind, file_.name() + ": tensor '" + tensor + "': " + what);
+  }
+
+  const io::GgufTensorInfo& info(const io::TensorBinding& b) const {
+    const io::GgufTensorInfo* t = file_.find_tensor(b.stored_name);
+    if (!t) fail(ErrorKind::Format, b.stored_name, "missing");
+    return *t;
+  }
+
+  // The tensor's blocks as u8 [lead..., row_bytes]; one row is ne[0] elements.
+  Buffer blocks(const io::GgufTensorInfo& t, Shape lead) {
+    const auto row_bytes = io::ggml_row_size(t.type, t.dims.front());
+    lead.push_back(static_cast<std::int64_t>(row_bytes));
+    return up_.upload_bytes(file_.tensor_data(t), DType::U8, std::move(lead));
+  }
+
+  Buffer dense(const io::TensorBinding& b) {
+    const io::GgufTensorInfo& t = info(b);
+    if (!io::ggml_can_dequantize(t.type)) {
+      fail(ErrorKind::Unsupported, t.name,
+           "GGML type " + io::ggml_type_name(t.type) +
+               " cannot be dequantized (supported: " + dequantizable_types() + ")");
+    }
+    return up_.upload_ggml_dequantized(t.type, file_.tensor_data(t),
+                                       static_cast<std::int64_t>(t.dims.front()), b.expected.shape);
+  }
+
+  const io::GgufFile& file_;
+  Uploader& up_;
+};
+
+}  // namespace
+
+std::unique_ptr<WeightSource> make_gguf_source(const io::GgufFile& file, Uploader& uploader) {
+  return std::make_unique<GgufSource>(file, uploader);
+}
+
+}  // namespace mlxn::engine::detail
