@@ -30,6 +30,7 @@
 #include "mlxn/io/model_dir.h"
 #include "mlxn/io/model_dir_gguf.h"
 #include "mlxn/io/model_dir_tensors.h"
+#include "mlxn/io/npy.h"
 #include "mlxn/io/safetensors.h"
 #include "mlxn/io/safetensors_dtype.h"
 #include "mlxn/io/safetensors_model.h"

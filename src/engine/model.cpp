@@ -1,0 +1,346 @@
+// Model: loads a model (config, weights, block features, KV cache) and runs it -- chunked
+// prefill, one-token decode, greedy generation -- one command buffer per call (all-logits calls
+// commit per chunk so that device logits stay one chunk large). Activation buffers are allocated
+// once, for the largest chunk, and every chunk size uses views of their leading rows; token ids
+// live in a per-position buffer and positions in a constant 0..context-1 buffer, so chunks only
+// take slices and nothing is allocated per call (the all-logits buffer once, at first use).
+//
+// RoPE tables: computed on the host with ops::rope_inv_freq and kept on the device. Schemes that
+// do not depend on the sequence length (default, linear, llama3, yarn) are uploaded once. Dynamic
+// NTK and LongRoPE depend on it; like transformers, which recomputes them per forward call from
+// max(position_ids) + 1, they are recomputed at the start of every forward call (and decode step)
+// for the length the cache reaches at the end of that call, and re-uploaded only when the table
+// changes. Keys already in the cache keep the rotation they were written with, as in
+// transformers' generation.
+#include "mlxn/engine/model.h"
+
+#include <algorithm>
+#include <numeric>
+#include <string>
+
+#include "mlxn/core/command_encoder.h"
+#include "mlxn/core/error.h"
+#include "mlxn/core/half.h"
+#include "mlxn/engine/transformer.h"
+#include "mlxn/ops/attention.h"
+#include "mlxn/ops/elementwise.h"
+#include "mlxn/ops/rope.h"
+#include "mlxn/ops/sampling.h"
+
+namespace mlxn::engine {
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& what) {
+  throw Error(ErrorKind::InvalidArgument, what);
+}
+
+float round_to_dtype(DType dtype, float x) {
+  switch (dtype) {
+    case DType::F16:
+      return f16_bits_to_f32(f32_to_f16_bits(x));
+    case DType::BF16:
+      return bf16_bits_to_f32(f32_to_bf16_bits(x));
+    default:
+      return x;
+  }
+}
+
+bool is_float_dtype(DType d) {
+  return d == DType::F32 || d == DType::F16 || d == DType::BF16;
+}
+
+// One RoPE table on the device and what it was computed from.
+struct RopeState {
+  ops::RopeConfig config;
+  bool length_dependent = false;
+  std::vector<float> uploaded;  // empty until the first upload
+  Buffer inv_freq;              // f32 [rotary_dim / 2]
+  float scale = 1.0f;
+
+  void update(std::int64_t seq_len) {
+    if (!uploaded.empty() && !length_dependent) return;
+    ops::RopeTable t = ops::rope_inv_freq(config, seq_len);
+    if (t.inv_freq != uploaded) {
+      inv_freq.write(t.inv_freq);  // no work is in flight between calls
+      uploaded = std::move(t.inv_freq);
+    }
+    scale = t.attention_scale;
+  }
+};
+
+RopeState make_rope(Device& device, const ops::RopeConfig& config) {
+  RopeState r;
+  r.config = config;
+  r.length_dependent = config.scaling == ops::RopeScaling::DynamicNtk ||
+                       config.scaling == ops::RopeScaling::LongRope;
+  r.inv_freq = device.alloc(DType::F32, {config.rotary_dim / 2});
+  r.update(1);  // validates the config now rather than at the first forward call
+  return r;
+}
+
+// What a run of the layers produces.
+enum class Head {
+  AllLogits,   // f32 logits of every token, read back chunk by chunk
+  LastLogits,  // f32 logits of the last token
+  Argmax,      // argmax of the last token's logits, written to the ids slot after it
+};
+
+}  // namespace
+
+struct Model::Impl {
+  io::ModelConfig config;
+  BlockFeatures features;
+  Device device;
+  DType dtype = DType::F32;
+  ModelWeights weights;
+  KvCache cache;
+  std::int64_t context = 0;
+  std::int64_t chunk = 0;
+  ForwardScratch scratch;
+  // i32 [context + 1]: the token at each position; the extra slot takes the id greedy decoding
+  // picks after the last position.
+  Buffer ids;
+  Buffer positions;  // i32 [context]: 0, 1, ..., context - 1 (chunks take slices)
+  RopeState rope_global, rope_local;
+  Buffer logits;      // [logit_rows, vocab] in the compute dtype
+  Buffer logits_f32;  // [logit_rows, vocab] f32 (the same buffer when computing in f32)
+  std::int64_t logit_rows = 0;
+  Buffer argmax_value;  // f32 [1]
+
+  explicit Impl(Device d) : device(std::move(d)) {}
+
+  BlockContext context_of() const { return BlockContext{config, features, weights.norm_weight}; }
+
+  void ensure_logit_rows(std::int64_t rows) {
+    if (rows <= logit_rows) return;
+    logits = device.alloc(dtype, {rows, config.vocab_size});
+    logits_f32 = dtype == DType::F32 ? logits : device.alloc(DType::F32, {rows, config.vocab_size});
+    logit_rows = rows;
+  }
+
+  // Row r of a [m, cols] buffer as [1, cols].
+  static Buffer row(const Buffer& b, std::int64_t r) {
+    const std::int64_t cols = b.shape().back();
+    const std::size_t bytes = static_cast<std::size_t>(cols) * dtype_size(b.dtype());
+    return b.view(static_cast<std::size_t>(r) * bytes, bytes, b.dtype(), {1, cols});
+  }
+
+  static Buffer rows_of(const Buffer& b, std::int64_t n) {
+    const std::int64_t cols = b.shape().back();
+    return b.view(0, static_cast<std::size_t>(n * cols) * dtype_size(b.dtype()), b.dtype(),
+                  {n, cols});
+  }
+
+  // Runs positions [start, start + n), whose ids are already in `ids`, through the model in
+  // chunks. AllLogits fills `out` ([n, vocab]) and commits per chunk (so device memory for logits
+  // stays one chunk); the other heads encode the whole call into one command buffer.
+  std::int32_t run(std::int64_t start, std::int64_t n, Head head, std::vector<float>* out) {
+    rope_global.update(start + n);
+    rope_local.update(start + n);
+    const RopeBuffers rope{rope_global.inv_freq, rope_global.scale, rope_local.inv_freq,
+                           rope_local.scale};
+    const BlockContext ctx = context_of();
+    const std::int64_t vocab = config.vocab_size;
+    ensure_logit_rows(head == Head::AllLogits ? std::min(n, chunk) : 1);
+    if (out) out->clear();
+    if (out && head == Head::AllLogits) out->reserve(static_cast<std::size_t>(n * vocab));
+
+    CommandEncoder enc = device.command_encoder();
+    // Barriers where one dispatch consumes another's output: bookkeeping on an in-order queue,
+    // the ordering once a call is replayed as a graph.
+    enc.set_auto_barriers(true);
+    enc.set_label("forward");
+    for (std::int64_t off = 0; off < n; off += chunk) {
+      const std::int64_t m = std::min(chunk, n - off);
+      const std::int64_t pos0 = start + off;
+      const ChunkBuffers buf = chunk_buffers(scratch, config, m);
+      const ChunkPositions where{pos0, positions.slice(pos0, m)};
+      encode_embedding(enc, ctx, weights.embedding, ids.slice(pos0, m), buf.x);
+      for (std::int64_t l = 0; l < config.n_layers; ++l) {
+        encode_layer(enc, ctx, l, weights.layers[static_cast<std::size_t>(l)], cache.layer(l), rope,
+                     where, buf);
+      }
+      if (head == Head::AllLogits) {
+        const Buffer lg = rows_of(logits, m);
+        const Buffer lg32 = rows_of(logits_f32, m);
+        encode_logits(enc, ctx, weights, buf.x, buf.xn, lg);
+        if (dtype != DType::F32) ops::cast(enc, lg, lg32);
+        enc.commit_and_wait();
+        const std::vector<float> part = lg32.to_vector<float>();
+        out->insert(out->end(), part.begin(), part.end());
+      }
+    }
+    std::int32_t token = -1;
+    if (head != Head::AllLogits) {
+      const std::int64_t m = (n - 1) % chunk + 1;  // tokens of the last chunk
+      const ChunkBuffers buf = chunk_buffers(scratch, config, m);
+      const Buffer lg = row(logits, 0);
+      encode_logits(enc, ctx, weights, row(buf.x, m - 1), row(buf.xn, m - 1), lg);
+      if (head == Head::LastLogits) {
+        const Buffer lg32 = row(logits_f32, 0);
+        if (dtype != DType::F32) ops::cast(enc, lg, lg32);
+        enc.commit_and_wait();
+        *out = lg32.to_vector<float>();
+      } else {
+        const Buffer next = ids.slice(start + n, 1);
+        ops::argmax(enc, lg, next, argmax_value);
+        enc.commit_and_wait();
+        token = next.to_vector<std::int32_t>().at(0);
+      }
+    }
+    cache.set_length(start + n);
+    return token;
+  }
+
+  // Checks ids and room in the cache, then stores the ids at positions [start, start + n).
+  void stage_tokens(const char* op, std::span<const std::int32_t> tokens, std::int64_t start) {
+    const auto n = static_cast<std::int64_t>(tokens.size());
+    if (n == 0) invalid(std::string(op) + ": no tokens");
+    if (start + n > context) {
+      invalid(std::string(op) + ": " + std::to_string(n) + " tokens at position " +
+              std::to_string(start) + " overflow the context of " + std::to_string(context) +
+              " positions (reset the cache or load with a larger context)");
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int32_t t = tokens[static_cast<std::size_t>(i)];
+      if (t < 0 || t >= config.vocab_size) {
+        invalid(std::string(op) + ": token id " + std::to_string(t) + " at index " +
+                std::to_string(i) + " is outside the vocabulary [0, " +
+                std::to_string(config.vocab_size) + ")");
+      }
+    }
+    ids.write(tokens.data(), static_cast<std::size_t>(n) * sizeof(std::int32_t),
+              static_cast<std::size_t>(start) * sizeof(std::int32_t));
+  }
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::load(const std::filesystem::path& path, const ModelOptions& options) {
+  const std::string where = path.string();
+  if (options.prefill_chunk < 1) {
+    invalid(where + ": prefill_chunk must be >= 1, got " + std::to_string(options.prefill_chunk));
+  }
+  if (options.context < 1) {
+    invalid(where + ": context must be >= 1, got " + std::to_string(options.context));
+  }
+  io::ModelDir dir = io::ModelDir::open(path);
+  const io::ModelConfig& config = dir.config();
+  // The family first: an unknown architecture fails here, naming the supported ones.
+  BlockFeatures features = block_features(config);
+  if (!ops::attention_head_dim_supported(config.head_dim)) {
+    throw Error(ErrorKind::Unsupported,
+                where + ": head_dim " + std::to_string(config.head_dim) +
+                    " is not supported by the attention kernels (64, 80, 96, 128, 256)");
+  }
+  auto impl = std::make_unique<Impl>(Device::open(options.backend));
+  Impl& m = *impl;
+  m.config = config;
+  m.dtype = options.compute_dtype.value_or(m.device.backend() == Backend::Cuda ? DType::BF16
+                                                                               : DType::F32);
+  const DType cache_dtype = options.cache_dtype.value_or(m.dtype);
+  if (!is_float_dtype(m.dtype) || !is_float_dtype(cache_dtype)) {
+    throw Error(ErrorKind::UnsupportedDType,
+                where + ": compute dtype " + std::string(dtype_name(m.dtype)) + " / cache dtype " +
+                    std::string(dtype_name(cache_dtype)) + " (expected f32, f16 or bf16)");
+  }
+  // Validates the tensors against the architecture (ModelDir::check_weights) before uploading.
+  m.weights = load_model_weights(dir, m.device, m.dtype, options.progress);
+  if (static_cast<std::int64_t>(m.weights.layers.size()) != config.n_layers) {
+    throw Error(ErrorKind::Format, where + ": weights have " +
+                                       std::to_string(m.weights.layers.size()) +
+                                       " layers, config " + std::to_string(config.n_layers));
+  }
+  features.rope_layout =
+      m.weights.rope_interleaved ? ops::RopeLayout::Interleaved : ops::RopeLayout::Neox;
+  // transformers multiplies by the normalizer held in the activations' dtype.
+  features.embedding_scale = round_to_dtype(m.dtype, features.embedding_scale);
+  m.features = features;
+
+  m.context = options.context;
+  if (config.max_position_embeddings > 0) {
+    m.context = std::min(m.context, config.max_position_embeddings);
+  }
+  m.chunk = std::min(options.prefill_chunk, m.context);
+  m.cache = KvCache::create(m.device, config, {m.context, m.chunk, cache_dtype});
+  m.scratch = ForwardScratch::create(m.device, config, m.dtype, m.chunk);
+
+  m.ids = m.device.alloc(DType::I32, {m.context + 1});
+  std::vector<std::int32_t> pos(static_cast<std::size_t>(m.context));
+  std::iota(pos.begin(), pos.end(), 0);
+  m.positions = m.device.alloc(DType::I32, {m.context});
+  m.positions.write(pos);
+  m.rope_global = make_rope(m.device, m.features.rope_global);
+  m.rope_local = make_rope(m.device, m.features.rope_local);
+  m.argmax_value = m.device.alloc(DType::F32, {1});
+  m.ensure_logit_rows(1);
+  return Model(std::move(impl));
+}
+
+const io::ModelConfig& Model::config() const {
+  return impl_->config;
+}
+const BlockFeatures& Model::features() const {
+  return impl_->features;
+}
+Device& Model::device() {
+  return impl_->device;
+}
+DType Model::compute_dtype() const {
+  return impl_->dtype;
+}
+const ModelWeights& Model::weights() const {
+  return impl_->weights;
+}
+KvCache& Model::cache() {
+  return impl_->cache;
+}
+void Model::reset() {
+  impl_->cache.reset();
+}
+
+std::vector<float> Model::forward(std::span<const std::int32_t> tokens, bool all_logits) {
+  Impl& m = *impl_;
+  const std::int64_t start = m.cache.length();
+  m.stage_tokens("forward", tokens, start);
+  std::vector<float> out;
+  m.run(start, static_cast<std::int64_t>(tokens.size()),
+        all_logits ? Head::AllLogits : Head::LastLogits, &out);
+  return out;
+}
+
+std::vector<float> Model::score(std::span<const std::int32_t> tokens) {
+  reset();
+  return forward(tokens, true);
+}
+
+std::vector<std::int32_t> Model::generate_greedy(std::span<const std::int32_t> prompt,
+                                                 std::int64_t max_new_tokens,
+                                                 std::span<const std::int32_t> stop_ids) {
+  Impl& m = *impl_;
+  reset();
+  std::vector<std::int32_t> out;
+  if (max_new_tokens <= 0) return out;
+  m.stage_tokens("generate_greedy", prompt, 0);
+  const auto is_stop = [&](std::int32_t t) {
+    return std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end();
+  };
+  // Each step's argmax lands in the ids slot of the next position, so the following decode step
+  // reads it on the device; only that one i32 comes back to the host.
+  std::int32_t token = m.run(0, static_cast<std::int64_t>(prompt.size()), Head::Argmax, nullptr);
+  out.push_back(token);
+  // Generation ends at a stop id (included in the result), after max_new_tokens, or when the
+  // cache is full.
+  while (static_cast<std::int64_t>(out.size()) < max_new_tokens && !is_stop(token) &&
+         m.cache.length() < m.context) {
+    token = m.run(m.cache.length(), 1, Head::Argmax, nullptr);
+    out.push_back(token);
+  }
+  return out;
+}
+
+}  // namespace mlxn::engine
