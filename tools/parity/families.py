@@ -1,7 +1,7 @@
 """The tiny model families of the parity fixtures: transformers config arguments and notes.
 
 Dimensions are shared: vocab 256, hidden 64 (128 for the families whose config class derives
-head_dim = hidden / heads: Qwen2, Phi-3), 2 query heads x head_dim 64, 1 KV head (GQA),
+head_dim = hidden / heads: Qwen2, Qwen3-MoE, Phi-3), 2 query heads x head_dim 64, 1 KV head (GQA),
 intermediate 128 (MoE experts 64), 2 layers, 128 positions, RMSNorm eps 1e-6, bos 1 / eos 2 / pad 0 (set
 explicitly so every family starts the token sequence with the same bos). The config arguments
 differ between transformers 4.x (rope_theta + rope_scaling) and 5.x (rope_parameters).
@@ -122,7 +122,7 @@ def spec(name, v5):
     elif name == "qwen3_moe":
         s["cls"] = "Qwen3MoeConfig"
         s["kwargs"] = {
-            **_common(False),
+            **_common(False, HEADS * HEAD_DIM),  # its config class derives head_dim here
             **_rope(v5, 1000000.0),
             "num_experts": 4,
             "num_experts_per_tok": 2,
