@@ -40,6 +40,11 @@ from parity.mlx_quant import bf16_round  # noqa: E402
 N_TOKENS = 40
 TOKEN_SEED = 20240601
 WEIGHT_STD = 0.1  # large enough that attention and logits are far from uniform
+# MoE router weights: wide enough that top-k routing decisions have clear margins. With router
+# logits of std ~1 (the weight std above) some of the 80 routing decisions of a fixture are
+# near-ties, which any reduced-precision run resolves differently from the f32 reference -- an
+# expert swap, not an error of the implementation.
+ROUTER_STD = 1.0
 NORM_STD = 0.1
 MLX_KINDS = ["mlx4_g64", "mlx8_g32", "mlx3_g32", "mlx_mixed"]
 GGUF_KINDS = [
@@ -129,6 +134,8 @@ class Torch:
             noise = torch.randn(tuple(p.shape), generator=gen, dtype=torch.float32)
             if name.endswith("norm.weight"):
                 value = noise * NORM_STD + (0.0 if spec["gemma"] else 1.0)
+            elif spec["moe"] and name.endswith("mlp.gate.weight"):
+                value = noise * ROUTER_STD
             else:  # weights (2-D, or 3-D fused experts) and biases
                 value = noise * WEIGHT_STD
             p.copy_(value)

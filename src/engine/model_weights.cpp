@@ -8,7 +8,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mlxn/core/command_encoder.h"
 #include "mlxn/core/error.h"
+#include "mlxn/ops/elementwise.h"
 #include "weight_source.h"
 
 namespace mlxn::engine {
@@ -17,6 +19,25 @@ namespace {
 
 using detail::TensorRole;
 using detail::WeightSource;
+
+// The transformer computes router logits in f32 (transformer.cpp, encode_moe); a dense router
+// is kept in f32 for that (n_experts x hidden: a few MB at most; converted from the compute
+// dtype, exact for checkpoints stored in bf16/f16). Quantized routers keep
+// their blocks, their kernels take an f32 input as it is.
+Linear f32_router(Linear router, Device& device) {
+  if (router.kind != WeightKind::Dense || router.dense.dtype() == DType::F32) return router;
+  Buffer f32 = device.alloc(DType::F32, router.dense.shape());
+  CommandEncoder enc = device.command_encoder();
+  ops::cast(enc, router.dense, f32);
+  if (router.bias.valid()) {
+    Buffer b = device.alloc(DType::F32, router.bias.shape());
+    ops::cast(enc, router.bias, b);
+    router.bias = b;
+  }
+  enc.commit_and_wait();
+  router.dense = f32;
+  return router;
+}
 
 bool is_gemma(io::Architecture arch) {
   return arch == io::Architecture::Gemma2 || arch == io::Architecture::Gemma3;
@@ -224,6 +245,15 @@ ModelWeights load_model_weights(const io::ModelDir& model, Device& device, DType
       gguf && (c.arch == io::Architecture::Llama || c.arch == io::Architecture::Mistral);
   loader.load(w);
   w.bytes = uploader.done();
+  for (LayerWeights& layer : w.layers) {
+    if (!layer.moe) continue;
+    const std::int64_t before =
+        layer.moe->router.dense.valid() ? layer.moe->router.dense.size_bytes() : 0;
+    layer.moe->router = f32_router(std::move(layer.moe->router), device);
+    if (layer.moe->router.dense.valid()) {
+      w.bytes += static_cast<std::int64_t>(layer.moe->router.dense.size_bytes()) - before;
+    }
+  }
   return w;
 }
 

@@ -128,7 +128,14 @@ void encode_mlp(CommandEncoder& enc, const BlockContext& ctx, const MlpWeights& 
 void encode_moe(CommandEncoder& enc, const BlockContext& ctx, const MoeWeights& w,
                 const ChunkBuffers& buf) {
   const io::ModelConfig& c = ctx.config;
-  w.router.apply(enc, buf.xn, buf.router_logits);
+  // Router logits in f32: routing is a discrete top-k choice, and logits rounded to bf16 (8-bit
+  // mantissa) turn near-ties into other experts than an f32 reference picks.
+  if (buf.router_in.valid()) {
+    ops::cast(enc, buf.xn, buf.router_in);
+    w.router.apply(enc, buf.router_in, buf.router_logits);
+  } else {
+    w.router.apply(enc, buf.xn, buf.router_logits);
+  }
   ops::moe_route(enc, buf.router_logits, c.n_experts_per_tok, ops::MoeScoring::Softmax,
                  c.norm_topk_prob, buf.expert_ids, buf.expert_weights);
   w.gate.apply(enc, buf.xn, buf.expert_ids, buf.expert_gate);
@@ -162,7 +169,8 @@ ForwardScratch ForwardScratch::create(Device& device, const io::ModelConfig& c, 
   }
   if (any_moe_layer(c)) {
     const std::int64_t k = c.n_experts_per_tok;
-    s.router_logits = device.alloc(dtype, {m, c.n_experts});
+    s.router_logits = device.alloc(DType::F32, {m, c.n_experts});
+    if (dtype != DType::F32) s.router_in = device.alloc(DType::F32, {m, c.hidden_size});
     s.expert_ids = device.alloc(DType::I32, {m, k});
     s.expert_weights = device.alloc(DType::F32, {m, k});
     s.expert_gate = device.alloc(dtype, {m, k, c.moe_intermediate_size});
@@ -196,6 +204,7 @@ ChunkBuffers chunk_buffers(const ForwardScratch& s, const io::ModelConfig& c, st
   b.gate = head_view(s.gate, {n, c.intermediate_size});
   b.up = head_view(s.up, {n, c.intermediate_size});
   b.router_logits = head_view(s.router_logits, {n, c.n_experts});
+  if (s.router_in.valid()) b.router_in = head_view(s.router_in, {n, c.hidden_size});
   b.expert_ids = head_view(s.expert_ids, {n, k});
   b.expert_weights = head_view(s.expert_weights, {n, k});
   b.expert_gate = head_view(s.expert_gate, {n, k, c.moe_intermediate_size});

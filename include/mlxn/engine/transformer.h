@@ -26,7 +26,8 @@ struct ForwardScratch {
   Buffer k, v;                    // [max_tokens, n_kv_heads * head_dim]
   Buffer proj;                    // [max_tokens, hidden]: o_proj / MLP output
   Buffer gate, up;                // [max_tokens, intermediate] (when a layer is dense)
-  Buffer router_logits;           // [max_tokens, n_experts] (MoE)
+  Buffer router_logits;           // [max_tokens, n_experts] (MoE), f32
+  Buffer router_in;               // [max_tokens, hidden] f32 copy of xn (MoE, non-f32 compute)
   Buffer expert_ids;              // i32 [max_tokens, top_k]
   Buffer expert_weights;          // f32 [max_tokens, top_k]
   Buffer expert_gate, expert_up;  // [max_tokens, top_k, moe_intermediate]
@@ -46,7 +47,8 @@ struct ChunkBuffers {
   Buffer k, v;                    // [n, n_kv_heads, head_dim]
   Buffer proj;                    // [n, hidden]
   Buffer gate, up;                // [n, intermediate]
-  Buffer router_logits;           // [n, n_experts]
+  Buffer router_logits;           // [n, n_experts], f32
+  Buffer router_in;               // [n, hidden] f32, or empty when the compute dtype is f32
   Buffer expert_ids;              // i32 [n, top_k]
   Buffer expert_weights;          // f32 [n, top_k]
   Buffer expert_gate, expert_up;  // [n, top_k, moe_intermediate]
