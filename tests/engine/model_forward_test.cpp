@@ -147,6 +147,12 @@ TEST_P(FamilyTest, CudaMatchesCpu) {
   const std::span<const std::int32_t> prompt(tokens_.data(), 9);
   EXPECT_LE(rel_l2(gpu32.score(tokens_), want), 1e-4);
   EXPECT_EQ(gpu32.generate_greedy(prompt, 12), cpu.generate_greedy(prompt, 12));
+
+  // Greedy decoding on CUDA is deterministic run after run, in bf16 as in f32.
+  const std::vector<std::int32_t> first = gpu.generate_greedy(prompt, 16);
+  EXPECT_EQ(gpu.generate_greedy(prompt, 16), first) << "bf16 greedy differs between runs";
+  const std::vector<std::int32_t> first32 = gpu32.generate_greedy(prompt, 16);
+  EXPECT_EQ(gpu32.generate_greedy(prompt, 16), first32) << "f32 greedy differs between runs";
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyTest, ::testing::ValuesIn(tiny_families()), family_name);
