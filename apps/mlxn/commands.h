@@ -13,6 +13,8 @@ int cmd_version(const Args& args);
 int cmd_devices(const Args& args);
 int cmd_selftest(const Args& args);
 int cmd_inspect(const Args& args);
+int cmd_tokenize(const Args& args);
+int cmd_detokenize(const Args& args);
 int cmd_score(const Args& args);
 
 /// True when args holds -h or --help.

@@ -16,6 +16,8 @@ constexpr const char* kUsage =
     "  devices    list the devices mlxn can use\n"
     "  selftest   run an encoder session on every available backend and print its scoreboard\n"
     "  inspect    describe a model directory, .gguf or .safetensors file\n"
+    "  tokenize   print the token ids of a text (JSON array)\n"
+    "  detokenize print the text of token ids\n"
     "  score      write the logits of every position of a token sequence to a .npy file\n"
     "\n"
     "Run `mlxn <command> --help` for the options of a command.\n";
@@ -48,6 +50,8 @@ int main(int argc, char** argv) {
     if (cmd == "devices") return cmd_devices(args);
     if (cmd == "selftest") return cmd_selftest(args);
     if (cmd == "inspect") return cmd_inspect(args);
+    if (cmd == "tokenize") return cmd_tokenize(args);
+    if (cmd == "detokenize") return cmd_detokenize(args);
     if (cmd == "score") return cmd_score(args);
     std::fprintf(stderr, "error: unknown command '%s' (run `mlxn --help`)\n", cmd.c_str());
     return 2;
