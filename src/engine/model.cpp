@@ -1,9 +1,14 @@
 // Model: loads a model (config, weights, block features, KV cache) and runs it -- chunked
-// prefill, one-token decode, greedy generation -- one command buffer per call (all-logits calls
-// commit per chunk so that device logits stay one chunk large). Activation buffers are allocated
-// once, for the largest chunk, and every chunk size uses views of their leading rows; token ids
-// live in a per-position buffer and positions in a constant 0..context-1 buffer, so chunks only
-// take slices and nothing is allocated per call (the all-logits buffer once, at first use).
+// prefill, one-token decode, greedy generation and sampled generation steps -- one command buffer
+// per call (all-logits calls commit per chunk so that device logits stay one chunk large).
+// Activation buffers are allocated once, for the largest chunk, and every chunk size uses views of
+// their leading rows; token ids live in a per-position buffer and positions in a constant
+// 0..context-1 buffer, so chunks only take slices and nothing is allocated per call (the all-logits
+// buffer once, at first use).
+//
+// Picking a token on the device (greedy or sampled) writes it into the ids slot of the next
+// position, so the following decode step reads its input from there: a sampled step uploads only
+// its settings and penalty pairs (one write) and reads back one i32.
 //
 // RoPE tables: computed on the host with ops::rope_inv_freq and kept on the device. Schemes that
 // do not depend on the sequence length (default, linear, llama3, yarn) are uploaded once. Dynamic
@@ -15,6 +20,8 @@
 #include "mlxn/engine/model.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <numeric>
 #include <string>
 
@@ -24,6 +31,7 @@
 #include "mlxn/engine/transformer.h"
 #include "mlxn/ops/attention.h"
 #include "mlxn/ops/elementwise.h"
+#include "mlxn/ops/penalties.h"
 #include "mlxn/ops/rope.h"
 #include "mlxn/ops/sampling.h"
 
@@ -84,7 +92,24 @@ enum class Head {
   AllLogits,   // f32 logits of every token, read back chunk by chunk
   LastLogits,  // f32 logits of the last token
   Argmax,      // argmax of the last token's logits, written to the ids slot after it
+  Sample,      // penalties + argmax or sample (a SampleStep), written to the ids slot after it
 };
+
+// Layout of the i32 step buffer forward_and_sample uploads: five settings (f32 bits, top_k as
+// i32), padding to 32 bytes, then the (id, count) pairs.
+enum StepSlot : std::int64_t {
+  kStepTemperature = 0,
+  kStepTopK = 1,
+  kStepTopP = 2,
+  kStepMinP = 3,
+  kStepU = 4,
+  kStepPairs = 8,
+};
+
+bool has_penalties(const SampleStep& s) {
+  return !s.penalty_counts.empty() && (s.repetition_penalty != 1.0f || s.presence_penalty != 0.0f ||
+                                       s.frequency_penalty != 0.0f);
+}
 
 }  // namespace
 
@@ -107,6 +132,14 @@ struct Model::Impl {
   Buffer logits_f32;  // [logit_rows, vocab] f32 (the same buffer when computing in f32)
   std::int64_t logit_rows = 0;
   Buffer argmax_value;  // f32 [1]
+  // i32 [kStepPairs + 2 * pair_capacity]: settings and penalty pairs of a sampled step.
+  Buffer step;
+  std::int64_t pair_capacity = 0;
+  std::vector<std::int32_t> step_host;
+  // The position whose ids slot holds the token the last device pick wrote (-1: none), and that
+  // token: a decode step feeding it back needs no upload.
+  std::int64_t picked_pos = -1;
+  std::int32_t picked_token = -1;
 
   explicit Impl(Device d) : device(std::move(d)) {}
 
@@ -132,10 +165,59 @@ struct Model::Impl {
                   {n, cols});
   }
 
+  Buffer step_view(std::int64_t slot, DType dtype) const {
+    return step.view(static_cast<std::size_t>(slot) * 4, 4, dtype, {1});
+  }
+
+  // Uploads a sampled step's settings and penalty pairs (one write); returns the pairs in use.
+  std::int64_t stage_step(const SampleStep& s) {
+    const std::int64_t n_pairs =
+        has_penalties(s) ? static_cast<std::int64_t>(s.penalty_counts.size() / 2) : 0;
+    if (!step.valid() || n_pairs > pair_capacity) {
+      std::int64_t cap = 64;
+      while (cap < n_pairs) cap *= 2;
+      step = device.alloc(DType::I32, {kStepPairs + 2 * cap});
+      pair_capacity = cap;
+    }
+    step_host.assign(static_cast<std::size_t>(kStepPairs + 2 * n_pairs), 0);
+    const auto put_f32 = [&](std::int64_t slot, float v) {
+      std::memcpy(&step_host[static_cast<std::size_t>(slot)], &v, 4);
+    };
+    put_f32(kStepTemperature, s.temperature);
+    step_host[kStepTopK] = s.top_k;
+    put_f32(kStepTopP, s.top_p);
+    put_f32(kStepMinP, s.min_p);
+    put_f32(kStepU, s.u);
+    std::copy_n(s.penalty_counts.begin(), 2 * n_pairs, step_host.begin() + kStepPairs);
+    step.write(step_host.data(), step_host.size() * sizeof(std::int32_t));
+    return n_pairs;
+  }
+
+  // Encodes the pick of a sampled step from `lg` ([1, vocab], penalized in place) into `next`.
+  void encode_pick(CommandEncoder& enc, const Buffer& lg, const SampleStep& s, std::int64_t n_pairs,
+                   const Buffer& next) {
+    if (n_pairs > 0) {
+      const Buffer pairs = step.view(kStepPairs * 4, static_cast<std::size_t>(8 * pair_capacity),
+                                     DType::I32, {1, pair_capacity, 2});
+      ops::apply_penalties(enc, lg, pairs, n_pairs, s.repetition_penalty, s.presence_penalty,
+                           s.frequency_penalty);
+    }
+    if (s.temperature > 0.0f) {
+      const ops::SamplingRowParams p{
+          step_view(kStepTemperature, DType::F32), step_view(kStepTopK, DType::I32),
+          step_view(kStepTopP, DType::F32), step_view(kStepMinP, DType::F32)};
+      ops::sample(enc, lg, p, step_view(kStepU, DType::F32), next);
+    } else {
+      ops::argmax(enc, lg, next, argmax_value);
+    }
+  }
+
   // Runs positions [start, start + n), whose ids are already in `ids`, through the model in
   // chunks. AllLogits fills `out` ([n, vocab]) and commits per chunk (so device memory for logits
-  // stays one chunk); the other heads encode the whole call into one command buffer.
-  std::int32_t run(std::int64_t start, std::int64_t n, Head head, std::vector<float>* out) {
+  // stays one chunk); the other heads encode the whole call into one command buffer. Sample
+  // needs `sample` and the pairs count stage_step returned.
+  std::int32_t run(std::int64_t start, std::int64_t n, Head head, std::vector<float>* out,
+                   const SampleStep* sample = nullptr, std::int64_t n_pairs = 0) {
     rope_global.update(start + n);
     rope_local.update(start + n);
     const RopeBuffers rope{rope_global.inv_freq, rope_global.scale, rope_local.inv_freq,
@@ -184,9 +266,15 @@ struct Model::Impl {
         *out = lg32.to_vector<float>();
       } else {
         const Buffer next = ids.slice(start + n, 1);
-        ops::argmax(enc, lg, next, argmax_value);
+        if (head == Head::Sample) {
+          encode_pick(enc, lg, *sample, n_pairs, next);
+        } else {
+          ops::argmax(enc, lg, next, argmax_value);
+        }
         enc.commit_and_wait();
         token = next.to_vector<std::int32_t>().at(0);
+        picked_pos = start + n;
+        picked_token = token;
       }
     }
     cache.set_length(start + n);
@@ -212,6 +300,7 @@ struct Model::Impl {
     }
     ids.write(tokens.data(), static_cast<std::size_t>(n) * sizeof(std::int32_t),
               static_cast<std::size_t>(start) * sizeof(std::int32_t));
+    if (picked_pos >= start && picked_pos < start + n) picked_pos = -1;
   }
 };
 
@@ -341,6 +430,28 @@ std::vector<std::int32_t> Model::generate_greedy(std::span<const std::int32_t> p
     out.push_back(token);
   }
   return out;
+}
+
+std::int32_t Model::forward_and_sample(std::span<const std::int32_t> tokens,
+                                       const SampleStep& step) {
+  Impl& m = *impl_;
+  constexpr const char* kOp = "forward_and_sample";
+  if (step.penalty_counts.size() % 2 != 0) {
+    invalid(std::string(kOp) + ": penalty_counts holds " +
+            std::to_string(step.penalty_counts.size()) + " values, not (id, count) pairs");
+  }
+  // Checked here rather than by the ops, which would throw halfway through encoding the layers.
+  if (!std::isfinite(step.repetition_penalty) || !(step.repetition_penalty > 0.0f) ||
+      !std::isfinite(step.presence_penalty) || !std::isfinite(step.frequency_penalty)) {
+    invalid(std::string(kOp) + ": penalties must be finite, repetition_penalty > 0");
+  }
+  const std::int64_t start = m.cache.length();
+  const bool on_device = tokens.size() == 1 && start == m.picked_pos &&
+                         tokens[0] == m.picked_token && start + 1 <= m.context;
+  if (!on_device) m.stage_tokens(kOp, tokens, start);
+  const std::int64_t n_pairs = m.stage_step(step);
+  return m.run(start, static_cast<std::int64_t>(tokens.size()), Head::Sample, nullptr, &step,
+               n_pairs);
 }
 
 }  // namespace mlxn::engine

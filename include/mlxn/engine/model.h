@@ -31,6 +31,22 @@ struct ModelOptions {
   LoadProgress progress;
 };
 
+/// How forward_and_sample picks the next token (the generator fills it per step from
+/// SamplingParams): penalties (ops::apply_penalties), then argmax when temperature <= 0, else
+/// ops::sample with the draw's uniform `u`.
+struct SampleStep {
+  float temperature = 0.0f;
+  std::int32_t top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  float u = 0.0f;  // in [0, 1): the inverse-CDF draw
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  /// (token id, count) pairs, interleaved, ids distinct (PenaltyWindow::pairs()).
+  std::span<const std::int32_t> penalty_counts;
+};
+
 class Model {
  public:
   /// Opens `path` (model directory or .gguf), validates, uploads the weights and allocates the
@@ -64,6 +80,12 @@ class Model {
   std::vector<std::int32_t> generate_greedy(std::span<const std::int32_t> prompt,
                                             std::int64_t max_new_tokens,
                                             std::span<const std::int32_t> stop_ids = {});
+
+  /// Appends `tokens` like forward(), then picks the next token from the last position's logits
+  /// on the device -- penalties, argmax or ops::sample -- in the same command buffer and reads
+  /// back only that id. When `tokens` is the one id the previous pick returned, at the position
+  /// after it, that id is already on the device and is not uploaded again.
+  std::int32_t forward_and_sample(std::span<const std::int32_t> tokens, const SampleStep& step);
 
   /// Resets the cache.
   void reset();

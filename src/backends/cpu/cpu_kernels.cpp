@@ -33,6 +33,7 @@ void register_kernels(KernelRegistry& registry) {
   registry.register_factory("rms_norm_mul", by_dtype(rms_norm_mul_kernel));
   registry.register_factory("assert_finite", by_dtype(assert_finite_kernel));
   registry.register_factory("bias_add", by_dtype(bias_add_kernel));
+  registry.register_factory("apply_penalties", by_dtype(penalties_kernel));
   registry.register_factory("cast", [](const Specialization& spec) -> const void* {
     KernelFn fn = cast_kernel(dtype_from_name(spec.get("src")), dtype_from_name(spec.get("dst")));
     return reinterpret_cast<const void*>(fn);

@@ -31,6 +31,8 @@ void register_cuda_kernels(KernelRegistry& registry) {
                             by_float_dtype([](DType d) { return assert_finite_configure(d); }));
   registry.register_factory("bias_add",
                             by_float_dtype([](DType d) { return bias_add_rows_configure(d); }));
+  registry.register_factory("apply_penalties",
+                            by_float_dtype([](DType d) { return penalties_configure(d); }));
   registry.register_factory("cast", [](const Specialization& spec) -> const void* {
     const std::optional<DType> src = spec_float_dtype(spec, "src");
     const std::optional<DType> dst = spec_float_dtype(spec, "dst");

@@ -29,5 +29,6 @@ KernelFn rms_norm_kernel(DType dtype);
 KernelFn rms_norm_mul_kernel(DType dtype);
 KernelFn assert_finite_kernel(DType dtype);
 KernelFn bias_add_kernel(DType dtype);
+KernelFn penalties_kernel(DType dtype);
 
 }  // namespace mlxn::cpu

@@ -21,5 +21,7 @@ ConfigureFn rms_norm_configure(DType dtype, bool gated);
 ConfigureFn assert_finite_configure(DType dtype);
 /// bias_add: out[r, :] = x[r, :] + bias (ops::BiasAddParams; bindings x, bias, out).
 ConfigureFn bias_add_rows_configure(DType dtype);
+/// apply_penalties (ops::PenaltiesParams; bindings logits, pairs).
+ConfigureFn penalties_configure(DType dtype);
 
 }  // namespace mlxn::cuda

@@ -1,0 +1,192 @@
+// Generator: the prefill + decode loop over Model::forward_and_sample, the stop conditions, the
+// stop-string matcher that holds back text until it is resolved, and the timing statistics.
+#include "mlxn/engine/generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "mlxn/core/error.h"
+
+namespace mlxn::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Matches stop strings on streamed text. It holds back the longest tail of the text that is a
+// prefix of some stop string -- no stop string can start before that tail, since the text
+// before it plus the tail would then be a longer such prefix -- and releases the rest.
+class StopStringMatcher {
+ public:
+  explicit StopStringMatcher(const std::vector<std::string>& stops) : stops_(stops) {}
+
+  // Appends `piece`; returns the text now safe to emit. Sets `stopped` when a stop string
+  // completed: the returned text is then what precedes it, and everything else is dropped.
+  std::string push(std::string_view piece, bool& stopped) {
+    held_.append(piece);
+    std::size_t first = std::string::npos;
+    for (const std::string& s : stops_) first = std::min(first, held_.find(s));
+    if (first != std::string::npos) {
+      stopped = true;
+      std::string out = held_.substr(0, first);
+      held_.clear();
+      return out;
+    }
+    const std::size_t keep = held_tail();
+    std::string out = held_.substr(0, held_.size() - keep);
+    held_.erase(0, held_.size() - keep);
+    return out;
+  }
+
+  // Releases what is held back (generation ended without completing a stop string).
+  std::string flush() {
+    std::string out;
+    out.swap(held_);
+    return out;
+  }
+
+ private:
+  // Length of the longest proper prefix of a stop string that the held text ends with.
+  std::size_t held_tail() const {
+    std::size_t best = 0;
+    for (const std::string& s : stops_) {
+      for (std::size_t k = std::min(s.size() - 1, held_.size()); k > best; --k) {
+        if (held_.compare(held_.size() - k, k, s, 0, k) == 0) {
+          best = k;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+
+  const std::vector<std::string>& stops_;
+  std::string held_;
+};
+
+}  // namespace
+
+std::string_view stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::Eos:
+      return "eos";
+    case StopReason::StopString:
+      return "stop_string";
+    case StopReason::MaxTokens:
+      return "max_tokens";
+    case StopReason::ContextFull:
+      return "context_full";
+    case StopReason::Callback:
+      return "callback";
+  }
+  return "unknown";
+}
+
+GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
+                                     const SamplingParams& params, const OnToken& on_token,
+                                     const Detokenize& detok, const OnText& on_text) {
+  const Clock::time_point t_start = Clock::now();
+  validate(params);
+  if (!params.stop_strings.empty() && !detok) {
+    throw Error(ErrorKind::InvalidArgument,
+                "generate: stop strings need a detokenizer (they are matched on the text)");
+  }
+  if (prompt.empty()) throw Error(ErrorKind::InvalidArgument, "generate: empty prompt");
+
+  GenerationResult result;
+  result.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  model_.reset();
+  if (params.max_tokens == 0) return result;
+
+  const std::int64_t context = model_.cache().options().context;
+  const bool penalize = params.has_penalties();
+  PenaltyWindow window(penalize ? params.penalty_last_n : 0);
+  if (penalize) {
+    // Only the last penalty_last_n prompt tokens can still be in the window.
+    const std::size_t skip =
+        params.penalty_last_n < 0
+            ? 0
+            : prompt.size() -
+                  std::min(prompt.size(), static_cast<std::size_t>(params.penalty_last_n));
+    for (std::size_t i = skip; i < prompt.size(); ++i) window.push(prompt[i]);
+  }
+  SampleStep step;
+  step.temperature = params.temperature;
+  step.top_k = params.top_k;
+  step.top_p = params.top_p;
+  step.min_p = params.min_p;
+  step.repetition_penalty = params.repetition_penalty;
+  step.presence_penalty = params.presence_penalty;
+  step.frequency_penalty = params.frequency_penalty;
+  const auto pick = [&](std::span<const std::int32_t> input) {
+    step.u = sample_uniform(params.seed, result.tokens.size());
+    step.penalty_counts = window.pairs();
+    return model_.forward_and_sample(input, step);
+  };
+  const auto is_stop_id = [&](std::int32_t t) {
+    return std::find(params.stop_ids.begin(), params.stop_ids.end(), t) != params.stop_ids.end();
+  };
+  StopStringMatcher matcher(params.stop_strings);
+  const auto emit = [&](const std::string& text) {
+    if (text.empty()) return;
+    result.text += text;
+    if (on_text) on_text(text);
+  };
+
+  const Clock::time_point t_prefill = Clock::now();
+  std::int32_t token = pick(prompt);
+  const Clock::time_point t_first = Clock::now();
+  result.prefill_seconds = seconds_between(t_prefill, t_first);
+  result.time_to_first_token_seconds = seconds_between(t_start, t_first);
+
+  bool done = false;
+  while (!done) {
+    result.tokens.push_back(token);
+    if (penalize) window.push(token);
+    const bool go_on = on_token ? on_token(token) : true;
+    if (is_stop_id(token)) {
+      result.stop_reason = StopReason::Eos;
+      break;
+    }
+    if (detok) {
+      bool stopped = false;
+      emit(matcher.push(detok(token), stopped));
+      if (stopped) {
+        result.stop_reason = StopReason::StopString;
+        break;
+      }
+    }
+    if (!go_on) {
+      result.stop_reason = StopReason::Callback;
+      done = true;
+    } else if (params.max_tokens > 0 &&
+               static_cast<std::int64_t>(result.tokens.size()) >= params.max_tokens) {
+      result.stop_reason = StopReason::MaxTokens;
+      done = true;
+    } else if (model_.cache().length() >= context) {
+      result.stop_reason = StopReason::ContextFull;
+      done = true;
+    } else {
+      const Clock::time_point t0 = Clock::now();
+      token = pick(std::span<const std::int32_t>(&token, 1));
+      result.decode_seconds += seconds_between(t0, Clock::now());
+    }
+  }
+  if (result.stop_reason != StopReason::StopString) emit(matcher.flush());
+
+  if (result.prefill_seconds > 0.0) {
+    result.prefill_tokens_per_second =
+        static_cast<double>(result.prompt_tokens) / result.prefill_seconds;
+  }
+  const auto steps = static_cast<double>(result.tokens.size() - 1);
+  if (steps > 0 && result.decode_seconds > 0.0) {
+    result.decode_tokens_per_second = steps / result.decode_seconds;
+  }
+  return result;
+}
+
+}  // namespace mlxn::engine
