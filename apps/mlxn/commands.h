@@ -16,6 +16,10 @@ int cmd_inspect(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_detokenize(const Args& args);
 int cmd_score(const Args& args);
+int cmd_generate(const Args& args);
+int cmd_chat(const Args& args);
+int cmd_perplexity(const Args& args);
+int cmd_bench(const Args& args);
 
 /// True when args holds -h or --help.
 bool wants_help(const Args& args);

@@ -19,6 +19,10 @@ constexpr const char* kUsage =
     "  tokenize   print the token ids of a text (JSON array)\n"
     "  detokenize print the text of token ids\n"
     "  score      write the logits of every position of a token sequence to a .npy file\n"
+    "  generate   continue a prompt (or answer it with --chat), streaming the text\n"
+    "  chat       talk with the model on stdin/stdout through its chat template\n"
+    "  perplexity the perplexity of the model on a text file (sliding windows)\n"
+    "  bench      prefill and decode speed on random prompt ids\n"
     "\n"
     "Run `mlxn <command> --help` for the options of a command.\n";
 
@@ -53,6 +57,10 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return cmd_tokenize(args);
     if (cmd == "detokenize") return cmd_detokenize(args);
     if (cmd == "score") return cmd_score(args);
+    if (cmd == "generate") return cmd_generate(args);
+    if (cmd == "chat") return cmd_chat(args);
+    if (cmd == "perplexity") return cmd_perplexity(args);
+    if (cmd == "bench") return cmd_bench(args);
     std::fprintf(stderr, "error: unknown command '%s' (run `mlxn --help`)\n", cmd.c_str());
     return 2;
   } catch (const mlxn::Error& e) {

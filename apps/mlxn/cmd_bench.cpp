@@ -1,0 +1,183 @@
+// `mlxn bench`: prefill and decode throughput of a model on random prompt ids -- the numbers
+// docs/perf.md records. Each repeat prefills N seeded random ids and decodes M tokens greedily
+// (end-of-sequence ignored); the report gives the medians, the device and the model.
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "apps/mlxn/cli_options.h"
+#include "apps/mlxn/commands.h"
+#include "apps/mlxn/model_path.h"
+#include "mlxn/core/error.h"
+#include "mlxn/engine/generator.h"
+#include "mlxn/engine/model.h"
+
+namespace mlxn::cli {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const std::string kHelp =
+    "usage: mlxn bench [options]\n"
+    "\n"
+    "Measures prefill and decode speed: each repeat prefills a prompt of random token ids\n"
+    "(seeded, so every run sees the same ids) and then decodes greedily, ignoring the\n"
+    "end-of-sequence token. Reports the median prefill tok/s, decode tok/s and time to first\n"
+    "token over the repeats, after an untimed warm-up run, with the device and the model.\n"
+    "\n"
+    "  --prompt N            prompt tokens (default 512)\n"
+    "  --gen N               generated tokens (default 128)\n"
+    "  --repeat R            timed runs (default 3)\n"
+    "  --warmup W            untimed runs first (default 1)\n"
+    "  --seed S              seed of the prompt ids (default 0)\n"
+    "  --json                print one JSON object instead of text\n" +
+    model_args_help(
+        "  --context N           positions the KV cache holds (default: prompt + "
+        "gen)\n");
+
+struct Options {
+  ModelArgs model;
+  std::int64_t prompt = 512, gen = 128, repeat = 3, warmup = 1;
+  std::uint64_t seed = 0;
+  bool json = false;
+};
+
+Options parse_options(const Args& args) {
+  Options o;
+  OptionParser parser("bench");
+  o.model.add_to(parser, true);
+  constexpr std::int64_t kMax = std::int64_t{1} << 24;
+  parser
+      .value("--prompt",
+             [&o](const std::string& v) { o.prompt = parse_int("--prompt", v, 1, kMax); })
+      .value("--gen", [&o](const std::string& v) { o.gen = parse_int("--gen", v, 1, kMax); })
+      .value("--repeat",
+             [&o](const std::string& v) { o.repeat = parse_int("--repeat", v, 1, 1000); })
+      .value("--warmup",
+             [&o](const std::string& v) { o.warmup = parse_int("--warmup", v, 0, 1000); })
+      .value("--seed", [&o](const std::string& v) { o.seed = parse_u64("--seed", v); })
+      .flag("--json", &o.json);
+  parser.parse(args);
+  return o;
+}
+
+// The model under test and where it came from. Models are loaded from a path today; a
+// synthetic source (random weights of a given shape, issue 7) plugs in here as another way to
+// produce a BenchModel, the measurement below being the same.
+struct BenchModel {
+  engine::Model model;
+  std::string source;  // the path, or a description of a synthetic model
+};
+
+BenchModel open_bench_model(const Options& o) {
+  const auto path = resolve_model_path(o.model.model);
+  const std::int64_t needed = o.prompt + o.gen;
+  engine::Model model = o.model.load(path, needed);
+  return BenchModel{std::move(model), path.string()};
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// "4-bit g64 (mlx affine)", the stored float dtype, or "" when the config does not say.
+std::string storage_of(const io::ModelConfig& c) {
+  if (c.quantization) {
+    return std::to_string(c.quantization->defaults().bits) + "-bit g" +
+           std::to_string(c.quantization->defaults().group_size) + " (" + c.quantization->mode() +
+           ")";
+  }
+  return c.dtype_name;
+}
+
+int run(const Options& o) {
+  BenchModel bench = open_bench_model(o);
+  engine::Model& model = bench.model;
+  const io::ModelConfig& config = model.config();
+  const std::int64_t context = model.cache().options().context;
+  if (o.prompt + o.gen > context) {
+    throw Error(ErrorKind::InvalidArgument,
+                "--prompt " + std::to_string(o.prompt) + " + --gen " + std::to_string(o.gen) +
+                    " tokens do not fit the context of " + std::to_string(context) +
+                    " positions (the model's maximum, or --context)");
+  }
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<std::int32_t> pick_id(
+      0, static_cast<std::int32_t>(config.vocab_size - 1));
+  std::vector<std::int32_t> prompt(static_cast<std::size_t>(o.prompt));
+  for (std::int32_t& id : prompt) id = pick_id(rng);
+
+  engine::Generator generator(model);
+  engine::SamplingParams params;  // greedy, no stop ids: always o.gen tokens
+  params.temperature = 0.0f;
+  params.max_tokens = o.gen;
+  for (std::int64_t i = 0; i < o.warmup; ++i) generator.generate(prompt, params);
+
+  std::vector<double> prefill, decode, ttft;
+  Json runs = Json::array();
+  for (std::int64_t i = 0; i < o.repeat; ++i) {
+    const engine::GenerationResult r = generator.generate(prompt, params);
+    prefill.push_back(r.prefill_tokens_per_second);
+    decode.push_back(r.decode_tokens_per_second);
+    ttft.push_back(r.time_to_first_token_seconds * 1e3);
+    runs.push_back({{"prefill_tok_s", r.prefill_tokens_per_second},
+                    {"decode_tok_s", r.decode_tokens_per_second},
+                    {"ttft_ms", r.time_to_first_token_seconds * 1e3},
+                    {"generated_tokens", r.tokens.size()}});
+  }
+
+  const std::string backend = backend_name(model.device().backend());
+  const std::string device = model.device().name();
+  const std::string dtype(dtype_name(model.compute_dtype()));
+  const std::string arch(io::architecture_name(config.arch));
+  if (o.json) {
+    Json j;
+    j["model"] = bench.source;
+    j["architecture"] = arch;
+    j["layers"] = config.n_layers;
+    j["hidden_size"] = config.hidden_size;
+    j["vocab_size"] = config.vocab_size;
+    j["storage"] = storage_of(config);
+    j["weights_bytes"] = model.weights().bytes;
+    j["backend"] = backend;
+    j["device"] = device;
+    j["dtype"] = dtype;
+    j["prompt_tokens"] = o.prompt;
+    j["gen_tokens"] = o.gen;
+    j["repeat"] = o.repeat;
+    j["prefill_tok_s"] = median(prefill);
+    j["decode_tok_s"] = median(decode);
+    j["ttft_ms"] = median(ttft);
+    j["runs"] = runs;
+    std::puts(j.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+    return 0;
+  }
+  std::printf("model:    %s\n", bench.source.c_str());
+  std::printf("          %s, %lld layers, hidden %lld, vocab %lld, %s, %.1f MiB of weights\n",
+              arch.c_str(), static_cast<long long>(config.n_layers),
+              static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
+              storage_of(config).c_str(),
+              static_cast<double>(model.weights().bytes) / (1024.0 * 1024.0));
+  std::printf("device:   %s (%s), compute %s\n", device.c_str(), backend.c_str(), dtype.c_str());
+  std::printf("run:      prompt %lld tokens, generate %lld tokens, %lld repeats (median)\n",
+              static_cast<long long>(o.prompt), static_cast<long long>(o.gen),
+              static_cast<long long>(o.repeat));
+  std::printf("prefill:  %.1f tok/s\n", median(prefill));
+  std::printf("decode:   %.1f tok/s\n", median(decode));
+  std::printf("ttft:     %.1f ms\n", median(ttft));
+  return 0;
+}
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  return run_command("bench", kHelp.c_str(), args, [&] { return run(parse_options(args)); });
+}
+
+}  // namespace mlxn::cli
