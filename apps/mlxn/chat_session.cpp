@@ -2,57 +2,10 @@
 #include "apps/mlxn/chat_session.h"
 
 #include <algorithm>
-#include <chrono>
-#include <span>
 
 #include "mlxn/core/error.h"
 
 namespace mlxn::cli {
-
-namespace {
-
-// Stop strings on streamed text: holds back the longest tail that could still begin a stop
-// string, releases the rest, and reports a completed stop string (which is never released).
-class StopMatcher {
- public:
-  explicit StopMatcher(const std::vector<std::string>& stops) : stops_(stops) {}
-
-  std::string push(std::string_view piece, bool& stopped) {
-    held_.append(piece);
-    std::size_t first = std::string::npos;
-    for (const std::string& s : stops_) first = std::min(first, held_.find(s));
-    if (first != std::string::npos) {
-      stopped = true;
-      std::string out = held_.substr(0, first);
-      held_.clear();
-      return out;
-    }
-    std::size_t keep = 0;
-    for (const std::string& s : stops_) {
-      for (std::size_t k = std::min(s.size() - 1, held_.size()); k > keep; --k) {
-        if (held_.compare(held_.size() - k, k, s, 0, k) == 0) {
-          keep = k;
-          break;
-        }
-      }
-    }
-    std::string out = held_.substr(0, held_.size() - keep);
-    held_.erase(0, held_.size() - keep);
-    return out;
-  }
-
-  std::string flush() {
-    std::string out;
-    out.swap(held_);
-    return out;
-  }
-
- private:
-  const std::vector<std::string>& stops_;
-  std::string held_;
-};
-
-}  // namespace
 
 ChatSession::ChatSession(engine::Model& model, const engine::Tokenizer& tokenizer,
                          ChatFormat format, engine::SamplingParams params, std::string system,
@@ -146,81 +99,29 @@ ChatTurn ChatSession::reply(const std::string& user,
   turn.reused_tokens = keep;
 
   try {
-    model_.cache().set_length(keep);
-    cached_.resize(static_cast<std::size_t>(keep));
-    const std::int64_t context = model_.cache().options().context;
-
-    const bool penalize = params_.has_penalties();
-    engine::PenaltyWindow window(penalize ? params_.penalty_last_n : 0);
-    if (penalize) {
-      const std::size_t n =
-          params_.penalty_last_n < 0
-              ? prompt.size()
-              : std::min(prompt.size(), static_cast<std::size_t>(params_.penalty_last_n));
-      for (std::size_t i = prompt.size() - n; i < prompt.size(); ++i) window.push(prompt[i]);
-    }
-    engine::SampleStep step;
-    step.temperature = params_.temperature;
-    step.top_k = params_.top_k;
-    step.top_p = params_.top_p;
-    step.min_p = params_.min_p;
-    step.repetition_penalty = params_.repetition_penalty;
-    step.presence_penalty = params_.presence_penalty;
-    step.frequency_penalty = params_.frequency_penalty;
-    auto pick = [&](std::span<const std::int32_t> input) {
-      step.u = engine::sample_uniform(params_.seed, draws_++);
-      step.penalty_counts = window.pairs();
-      const std::int32_t t = model_.forward_and_sample(input, step);
-      cached_.insert(cached_.end(), input.begin(), input.end());
-      return t;
-    };
-
+    // Special tokens other than the stop ids (which are never detokenized) stay out of the text.
     engine::TokenStreamDecoder decoder(tokenizer_, /*skip_special_tokens=*/true);
-    StopMatcher matcher(params_.stop_strings);
-    auto emit = [&](const std::string& text) {
-      if (text.empty()) return;
-      turn.text += text;
-      if (on_text) on_text(text);
-    };
-
-    using Clock = std::chrono::steady_clock;
-    const auto seconds_since = [](Clock::time_point t) {
-      return std::chrono::duration<double>(Clock::now() - t).count();
-    };
-    const Clock::time_point t_prefill = Clock::now();
-    std::int32_t token =
-        pick(std::span<const std::int32_t>(prompt).subspan(static_cast<std::size_t>(keep)));
-    turn.prefill_seconds = seconds_since(t_prefill);
-    while (true) {
-      ++turn.generated_tokens;
-      if (penalize) window.push(token);
-      if (std::find(params_.stop_ids.begin(), params_.stop_ids.end(), token) !=
-          params_.stop_ids.end()) {
-        turn.stop_reason = engine::StopReason::Eos;
-        break;
+    engine::GenerateOptions options;
+    options.cached = keep;
+    options.first_draw = draws_;
+    const engine::GenerationResult r = engine::Generator(model_).generate(
+        prompt, params_, {}, [&](std::int32_t id) { return decoder.push(id); }, on_text, options);
+    turn.text = r.text;
+    turn.generated_tokens = static_cast<std::int64_t>(r.tokens.size());
+    turn.stop_reason = r.stop_reason;
+    turn.prefill_seconds = r.prefill_seconds;
+    turn.decode_seconds = r.decode_seconds;
+    draws_ += r.tokens.size();
+    // The cache now holds the prompt and every generated token but the last (never fed).
+    cached_ = std::move(prompt);
+    if (!r.tokens.empty()) cached_.insert(cached_.end(), r.tokens.begin(), r.tokens.end() - 1);
+    // Bytes of an unfinished character are still held by the decoder (U+FFFD when incomplete).
+    if (r.stop_reason != engine::StopReason::StopString) {
+      const std::string tail = decoder.finish();
+      if (!tail.empty()) {
+        turn.text += tail;
+        if (on_text) on_text(tail);
       }
-      bool stopped = false;
-      emit(matcher.push(decoder.push(token), stopped));
-      if (stopped) {
-        turn.stop_reason = engine::StopReason::StopString;
-        break;
-      }
-      if (params_.max_tokens >= 0 && turn.generated_tokens >= params_.max_tokens) {
-        turn.stop_reason = engine::StopReason::MaxTokens;
-        break;
-      }
-      if (model_.cache().length() >= context) {
-        turn.stop_reason = engine::StopReason::ContextFull;
-        break;
-      }
-      const Clock::time_point t_step = Clock::now();
-      token = pick(std::span<const std::int32_t>(&token, 1));
-      turn.decode_seconds += seconds_since(t_step);
-    }
-    if (turn.stop_reason != engine::StopReason::StopString) {
-      bool stopped = false;
-      emit(matcher.push(decoder.finish(), stopped));
-      if (!stopped) emit(matcher.flush());
     }
   } catch (...) {
     // The cache may hold part of a step: forget it rather than trust it next turn.

@@ -1,9 +1,7 @@
 // A multi-turn conversation on one model: the history, rendered through the chat template every
 // turn, with the KV cache kept between turns so only the part of the conversation that is new
 // (the user's message, and whatever re-rendering changed) is prefilled again.
-//
-// Generator::generate starts every request from an empty cache, so the turn loop here drives
-// Model::forward_and_sample itself, with the same sampling settings, stop ids and stop strings.
+// Each turn is one Generator request that continues from the cached common prefix.
 #pragma once
 
 #include <cstdint>

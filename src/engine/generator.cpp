@@ -1,5 +1,5 @@
-// Generator: the prefill + decode loop over Model::forward_and_sample, the stop conditions, the
-// stop-string matcher that holds back text until it is resolved, and the timing statistics.
+// Generator: the prefill + decode loop over Model::forward_and_sample, the stop conditions
+// (stop strings through StopMatcher), continuing from a cached prefix, and the timing statistics.
 #include "mlxn/engine/generator.h"
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "mlxn/core/error.h"
+#include "mlxn/engine/stop_matcher.h"
 
 namespace mlxn::engine {
 namespace {
@@ -16,57 +17,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
-
-// Matches stop strings on streamed text. It holds back the longest tail of the text that is a
-// prefix of some stop string -- no stop string can start before that tail, since the text
-// before it plus the tail would then be a longer such prefix -- and releases the rest.
-class StopStringMatcher {
- public:
-  explicit StopStringMatcher(const std::vector<std::string>& stops) : stops_(stops) {}
-
-  // Appends `piece`; returns the text now safe to emit. Sets `stopped` when a stop string
-  // completed: the returned text is then what precedes it, and everything else is dropped.
-  std::string push(std::string_view piece, bool& stopped) {
-    held_.append(piece);
-    std::size_t first = std::string::npos;
-    for (const std::string& s : stops_) first = std::min(first, held_.find(s));
-    if (first != std::string::npos) {
-      stopped = true;
-      std::string out = held_.substr(0, first);
-      held_.clear();
-      return out;
-    }
-    const std::size_t keep = held_tail();
-    std::string out = held_.substr(0, held_.size() - keep);
-    held_.erase(0, held_.size() - keep);
-    return out;
-  }
-
-  // Releases what is held back (generation ended without completing a stop string).
-  std::string flush() {
-    std::string out;
-    out.swap(held_);
-    return out;
-  }
-
- private:
-  // Length of the longest proper prefix of a stop string that the held text ends with.
-  std::size_t held_tail() const {
-    std::size_t best = 0;
-    for (const std::string& s : stops_) {
-      for (std::size_t k = std::min(s.size() - 1, held_.size()); k > best; --k) {
-        if (held_.compare(held_.size() - k, k, s, 0, k) == 0) {
-          best = k;
-          break;
-        }
-      }
-    }
-    return best;
-  }
-
-  const std::vector<std::string>& stops_;
-  std::string held_;
-};
 
 }  // namespace
 
@@ -88,7 +38,8 @@ std::string_view stop_reason_name(StopReason reason) {
 
 GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
                                      const SamplingParams& params, const OnToken& on_token,
-                                     const Detokenize& detok, const OnText& on_text) {
+                                     const Detokenize& detok, const OnText& on_text,
+                                     const GenerateOptions& options) {
   const Clock::time_point t_start = Clock::now();
   validate(params);
   if (!params.stop_strings.empty() && !detok) {
@@ -96,10 +47,19 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
                 "generate: stop strings need a detokenizer (they are matched on the text)");
   }
   if (prompt.empty()) throw Error(ErrorKind::InvalidArgument, "generate: empty prompt");
+  const auto n_prompt = static_cast<std::int64_t>(prompt.size());
+  if (options.cached < 0 || options.cached >= n_prompt ||
+      options.cached > model_.cache().length()) {
+    throw Error(ErrorKind::InvalidArgument,
+                "generate: cached prefix of " + std::to_string(options.cached) +
+                    " tokens, but the prompt has " + std::to_string(n_prompt) +
+                    " (at least one must be fed) and the cache holds " +
+                    std::to_string(model_.cache().length()));
+  }
 
   GenerationResult result;
-  result.prompt_tokens = static_cast<std::int64_t>(prompt.size());
-  model_.reset();
+  result.prompt_tokens = n_prompt - options.cached;
+  model_.cache().set_length(options.cached);  // 0: a fresh sequence
   if (params.max_tokens == 0) return result;
 
   const std::int64_t context = model_.cache().options().context;
@@ -123,14 +83,14 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
   step.presence_penalty = params.presence_penalty;
   step.frequency_penalty = params.frequency_penalty;
   const auto pick = [&](std::span<const std::int32_t> input) {
-    step.u = sample_uniform(params.seed, result.tokens.size());
+    step.u = sample_uniform(params.seed, options.first_draw + result.tokens.size());
     step.penalty_counts = window.pairs();
     return model_.forward_and_sample(input, step);
   };
   const auto is_stop_id = [&](std::int32_t t) {
     return std::find(params.stop_ids.begin(), params.stop_ids.end(), t) != params.stop_ids.end();
   };
-  StopStringMatcher matcher(params.stop_strings);
+  StopMatcher matcher(params.stop_strings);
   const auto emit = [&](const std::string& text) {
     if (text.empty()) return;
     result.text += text;
@@ -138,7 +98,7 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
   };
 
   const Clock::time_point t_prefill = Clock::now();
-  std::int32_t token = pick(prompt);
+  std::int32_t token = pick(prompt.subspan(static_cast<std::size_t>(options.cached)));
   const Clock::time_point t_first = Clock::now();
   result.prefill_seconds = seconds_between(t_prefill, t_first);
   result.time_to_first_token_seconds = seconds_between(t_start, t_first);

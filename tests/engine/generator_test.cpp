@@ -2,7 +2,8 @@
 // Model::generate_greedy, seeded sampling is reproducible, top_k = 1 is greedy, a float64 host
 // sampler picks the same tokens as the device path step by step, stop ids / stop strings / max
 // tokens / full context / callbacks end generation as specified, text is held back and released
-// around stop strings, statistics are filled, and CUDA picks the same tokens as the CPU.
+// around stop strings, statistics are filled, continuing from the cache equals starting over, and
+// CUDA picks the same tokens as the CPU.
 #include "mlxn/engine/generator.h"
 
 #include <gtest/gtest.h>
@@ -504,6 +505,73 @@ TEST_F(GeneratorTest, StatisticsAreFilled) {
   EXPECT_NEAR(r.prefill_tokens_per_second * r.prefill_seconds, double(kPromptLen), 1e-6);
   EXPECT_NEAR(r.decode_tokens_per_second * r.decode_seconds, 7.0, 1e-6);
   EXPECT_EQ(engine::stop_reason_name(r.stop_reason), "max_tokens");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Continuing from the cache.
+
+// A request that keeps the cached prefix picks what a fresh request over the whole prompt picks:
+// after a first request (cache = its prompt + all generated tokens but the last), and after
+// cutting the cache back to part of it.
+TEST_F(GeneratorTest, ContinuingFromTheCacheEqualsGeneratingFromScratch) {
+  Model model = load();
+  Model fresh_model = load();
+  Generator gen(model);
+  Generator fresh(fresh_model);
+  SamplingParams p;
+  p.max_tokens = 4;
+  const std::span<const std::int32_t> head(prompt_.data(), 5);
+  const GenerationResult first = gen.generate(head, p);
+  ASSERT_EQ(first.tokens.size(), 4u);
+  ASSERT_EQ(model.cache().length(), 5 + 3);
+
+  // The cached head + 3 fed tokens, then the 4th generated token and the rest of prompt_.
+  std::vector<std::int32_t> whole(head.begin(), head.end());
+  whole.insert(whole.end(), first.tokens.begin(), first.tokens.end());
+  whole.insert(whole.end(), prompt_.begin() + 5, prompt_.end());
+  p.max_tokens = 10;
+  engine::GenerateOptions opt;
+  opt.cached = 5 + 3;
+  const GenerationResult cont = gen.generate(whole, p, {}, {}, {}, opt);
+  const GenerationResult want = fresh.generate(whole, p);
+  ASSERT_EQ(want.tokens.size(), 10u);
+  EXPECT_EQ(cont.tokens, want.tokens);
+  EXPECT_EQ(cont.prompt_tokens, static_cast<std::int64_t>(whole.size()) - opt.cached);
+  EXPECT_EQ(model.cache().length(), static_cast<std::int64_t>(whole.size()) + 9);
+
+  // Cut back into the cached prompt: only the head stays, the rest of prompt_ follows it.
+  opt.cached = 5;
+  EXPECT_EQ(gen.generate(prompt_, p, {}, {}, {}, opt).tokens, fresh.generate(prompt_, p).tokens);
+
+  // Seeded sampling with penalties: the whole prompt fills the penalty window and first_draw
+  // offsets the random stream the same way in both.
+  SamplingParams s = full_params(11);
+  s.max_tokens = 8;
+  opt.cached = 5;
+  opt.first_draw = 3;
+  ASSERT_GE(model.cache().length(), opt.cached);
+  const GenerationResult sampled = gen.generate(prompt_, s, {}, {}, {}, opt);
+  engine::GenerateOptions scratch;
+  scratch.first_draw = 3;
+  EXPECT_EQ(sampled.tokens, fresh.generate(prompt_, s, {}, {}, {}, scratch).tokens);
+  // ... and differs from the stream that starts at draw 0 (8 tokens at temperature 0.9).
+  EXPECT_NE(sampled.tokens, fresh.generate(prompt_, s).tokens);
+}
+
+TEST_F(GeneratorTest, ContinuingRejectsACachedPrefixItCannotUse) {
+  Model model = load();
+  Generator gen(model);
+  SamplingParams p;
+  p.max_tokens = 2;
+  gen.generate(prompt_, p);  // the cache holds the prompt and one generated token
+  engine::GenerateOptions opt;
+  opt.cached = static_cast<std::int64_t>(prompt_.size());  // nothing left to feed
+  MLXN_EXPECT_ERROR(gen.generate(prompt_, p, {}, {}, {}, opt), ErrorKind::InvalidArgument);
+  opt.cached = -1;
+  MLXN_EXPECT_ERROR(gen.generate(prompt_, p, {}, {}, {}, opt), ErrorKind::InvalidArgument);
+  model.reset();
+  opt.cached = 3;  // more than the (now empty) cache holds
+  MLXN_EXPECT_ERROR(gen.generate(prompt_, p, {}, {}, {}, opt), ErrorKind::InvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------------

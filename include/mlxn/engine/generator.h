@@ -1,7 +1,8 @@
 // The generation loop: prefill a prompt, then pick token after token on the device (penalties,
 // greedy or seeded sampling; one i32 read back per step) until a stop id, a stop string, the
 // token limit, a full context or the caller says stop -- streaming tokens and, given a
-// detokenizer, text with stop strings held back until they are resolved.
+// detokenizer, text with stop strings held back until they are resolved. A request may also
+// continue from what the model's KV cache already holds (a chat's earlier turns).
 #pragma once
 
 #include <cstdint>
@@ -53,7 +54,22 @@ using OnToken = std::function<bool(std::int32_t token)>;
 /// Called with text as it is released (never a stop string or a piece of one).
 using OnText = std::function<void(std::string_view text)>;
 
-/// Runs generation requests on a model; each request starts from an empty cache.
+/// Where a request starts: by default from an empty cache and the seed's first uniform.
+struct GenerateOptions {
+  /// The KV cache's first `cached` positions already hold prompt[0, cached) from an earlier
+  /// request: they are kept (the cache is cut back to them) and only the rest of the prompt is
+  /// prefilled. 0 resets the cache. The whole prompt still fills the penalty window;
+  /// GenerationResult::prompt_tokens counts only the prefilled tokens. The caller vouches that
+  /// the cache really holds those tokens (and, for sliding-window rings, that cutting back
+  /// overwrote nothing the new tokens attend to).
+  std::int64_t cached = 0;
+  /// Index of the first uniform drawn from the seed (step i draws sample_uniform(seed,
+  /// first_draw + i)), so successive requests on one seed draw fresh numbers.
+  std::uint64_t first_draw = 0;
+};
+
+/// Runs generation requests on a model; each request starts from an empty cache unless
+/// GenerateOptions::cached says which part of the cache it continues from.
 class Generator {
  public:
   explicit Generator(Model& model) : model_(model) {}
@@ -65,10 +81,12 @@ class Generator {
   /// stop string ends generation without being emitted. Held-back text is released when
   /// generation ends for any other reason. Throws InvalidArgument for bad params (see validate),
   /// stop strings without `detok`, or a prompt that is empty, out of vocabulary or longer than
-  /// the context.
+  /// the context; also unless 0 <= options.cached <= cache length and options.cached < prompt
+  /// size -- at least one prompt token must be fed, since the next token is picked from its
+  /// position.
   GenerationResult generate(std::span<const std::int32_t> prompt, const SamplingParams& params,
                             const OnToken& on_token = {}, const Detokenize& detok = {},
-                            const OnText& on_text = {});
+                            const OnText& on_text = {}, const GenerateOptions& options = {});
 
  private:
   Model& model_;
