@@ -81,11 +81,7 @@ if [[ $sanitize -eq 1 ]]; then
   pids=()
   for bin in mlxn_core_tests mlxn_ops_tests; do
     for tool in ${MLXN_SANITIZE_TOOLS:-memcheck racecheck}; do
-      # racecheck does not model the TMA/mbarrier synchronisation of cuBLASLt's sm90 "nvjet"
-      # GEMM kernels and reports hazards inside them; those kernels are NVIDIA's, ours are all
-      # still checked.
       extra=()
-      [[ $tool == racecheck ]] && extra=(--kernel-name-exclude kns=nvjet)
       for ((i = 0; i < shards; i++)); do
         log="$out/sanitizer_${bin}_${tool}_${i}.log"
         GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i timeout "$limit" \
@@ -99,6 +95,15 @@ if [[ $sanitize -eq 1 ]]; then
     pid=${entry%%:*}; log=${entry#*:}
     wait "$pid"; rc=$?
     summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | tail -1)
+    # racecheck does not model the TMA/mbarrier synchronisation of cuBLASLt's sm90 "nvjet" GEMM
+    # kernels and reports hazards inside them. Those kernels are NVIDIA's: when every reported
+    # race lies in them, the shard counts as clean for our kernels (and says so). Excluding them
+    # with --kernel-name-exclude instead made the sanitizer itself fault on those GEMMs.
+    if [[ $rc -eq 99 && $log == *racecheck* ]] && grep -q "Race reported" "$log" &&
+      ! grep -E "Race reported|access at" "$log" | grep -vq "nvjet"; then
+      summary="$summary [every hazard inside cuBLASLt nvjet kernels; none in mlxn's]"
+      rc=0
+    fi
     ran=$(grep -cE "^\[       OK \]|^\[  PASSED  \]" "$log")
     echo "sanitizer $(basename "$log" .log): rc=$rc ${summary} (${ran} ok lines)"
     [[ $rc -eq 0 ]] || status=1
