@@ -14,6 +14,7 @@
 #include "mlxn/core/error.h"
 #include "mlxn/engine/generator.h"
 #include "mlxn/engine/model.h"
+#include "mlxn/engine/synthetic_model.h"
 
 namespace mlxn::cli {
 
@@ -34,7 +35,15 @@ const std::string kHelp =
     "  --repeat R            timed runs (default 3)\n"
     "  --warmup W            untimed runs first (default 1)\n"
     "  --seed S              seed of the prompt ids (default 0)\n"
-    "  --json                print one JSON object instead of text\n" +
+    "  --json                print one JSON object instead of text\n"
+    "  --synthetic PRESET    random weights of a preset's shape, built in memory instead of\n"
+    "                        --model (presets: " +
+    engine::synthetic_presets() +
+    ")\n"
+    "  --quant KIND          storage of the synthetic weights: mlx4, mlx8, bf16, q4_0\n"
+    "                        (default mlx4)\n"
+    "  --bandwidth-gbs B     memory bandwidth the decode rate is compared with (default\n"
+    "                        3000, an assumption: about the H100's copy ceiling)\n" +
     model_args_help(
         "  --context N           positions the KV cache holds (default: prompt + "
         "gen)\n");
@@ -44,6 +53,10 @@ struct Options {
   std::int64_t prompt = 512, gen = 128, repeat = 3, warmup = 1;
   std::uint64_t seed = 0;
   bool json = false;
+  std::string synthetic;  // preset name, or empty to load --model
+  engine::SyntheticQuant quant = engine::SyntheticQuant::Mlx4;
+  bool quant_given = false;
+  double bandwidth_gbs = 3000.0;
 };
 
 Options parse_options(const Args& args) {
@@ -60,20 +73,46 @@ Options parse_options(const Args& args) {
       .value("--warmup",
              [&o](const std::string& v) { o.warmup = parse_int("--warmup", v, 0, 1000); })
       .value("--seed", [&o](const std::string& v) { o.seed = parse_u64("--seed", v); })
-      .flag("--json", &o.json);
+      .flag("--json", &o.json)
+      .value("--synthetic", &o.synthetic)
+      .value("--quant",
+             [&o](const std::string& v) {
+               const auto q = engine::parse_synthetic_quant(v);
+               if (!q) {
+                 throw UsageError{"--quant: '" + v + "' is not one of mlx4, mlx8, bf16, q4_0"};
+               }
+               o.quant = *q;
+               o.quant_given = true;
+             })
+      .value("--bandwidth-gbs", [&o](const std::string& v) {
+        o.bandwidth_gbs = parse_float("--bandwidth-gbs", v, 1e-3f, 1e9f);
+      });
   parser.parse(args);
+  if (!o.synthetic.empty() && !o.model.model.empty()) {
+    throw UsageError{"--synthetic and --model cannot be used together"};
+  }
+  if (o.quant_given && o.synthetic.empty()) {
+    throw UsageError{"--quant applies to --synthetic models only"};
+  }
   return o;
 }
 
-// The model under test and where it came from. Models are loaded from a path today; a
-// synthetic source (random weights of a given shape, issue 7) plugs in here as another way to
-// produce a BenchModel, the measurement below being the same.
+// The model under test and where it came from: loaded from a path, or synthetic (random weights
+// of a preset's shape built in memory, issue 7); the measurement below is the same.
 struct BenchModel {
   engine::Model model;
   std::string source;  // the path, or a description of a synthetic model
 };
 
 BenchModel open_bench_model(const Options& o) {
+  if (!o.synthetic.empty()) {
+    engine::ModelOptions options = o.model.model_options(o.prompt + o.gen);
+    options.progress = {};  // nothing is read from disk
+    engine::Model model = engine::make_synthetic_model(o.synthetic, o.quant, options, o.seed);
+    return BenchModel{std::move(model), "synthetic " + o.synthetic + " (" +
+                                            std::string(engine::synthetic_quant_name(o.quant)) +
+                                            ", random weights)"};
+  }
   const auto path = resolve_model_path(o.model.model);
   const std::int64_t needed = o.prompt + o.gen;
   engine::Model model = o.model.load(path, needed);
@@ -136,14 +175,24 @@ int run(const Options& o) {
   const std::string device = model.device().name();
   const std::string dtype(dtype_name(model.compute_dtype()));
   const std::string arch(io::architecture_name(config.arch));
+  const std::string storage =
+      o.synthetic.empty() ? storage_of(config) : std::string(engine::synthetic_quant_name(o.quant));
+  // Decode is bound by reading the weights once per token: bytes per token x tok/s against the
+  // assumed bandwidth says how close to the limit it runs (the KV cache reads are not counted).
+  const std::int64_t bytes_per_token = engine::decode_weight_bytes(model.weights());
+  const double decode_gbs = median(decode) * static_cast<double>(bytes_per_token) / 1e9;
+  const double fraction = decode_gbs / o.bandwidth_gbs;
   if (o.json) {
     Json j;
     j["model"] = bench.source;
+    j["synthetic"] = o.synthetic.empty() ? Json(nullptr) : Json(o.synthetic);
+    j["quant"] = o.synthetic.empty() ? Json(nullptr)
+                                     : Json(std::string(engine::synthetic_quant_name(o.quant)));
     j["architecture"] = arch;
     j["layers"] = config.n_layers;
     j["hidden_size"] = config.hidden_size;
     j["vocab_size"] = config.vocab_size;
-    j["storage"] = storage_of(config);
+    j["storage"] = storage;
     j["weights_bytes"] = model.weights().bytes;
     j["backend"] = backend;
     j["device"] = device;
@@ -154,6 +203,10 @@ int run(const Options& o) {
     j["prefill_tok_s"] = median(prefill);
     j["decode_tok_s"] = median(decode);
     j["ttft_ms"] = median(ttft);
+    j["weight_bytes_per_token"] = bytes_per_token;
+    j["decode_bandwidth_gbs"] = decode_gbs;
+    j["assumed_bandwidth_gbs"] = o.bandwidth_gbs;
+    j["bandwidth_fraction"] = fraction;
     j["runs"] = runs;
     std::puts(j.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
     return 0;
@@ -162,8 +215,7 @@ int run(const Options& o) {
   std::printf("          %s, %lld layers, hidden %lld, vocab %lld, %s, %.1f MiB of weights\n",
               arch.c_str(), static_cast<long long>(config.n_layers),
               static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
-              storage_of(config).c_str(),
-              static_cast<double>(model.weights().bytes) / (1024.0 * 1024.0));
+              storage.c_str(), static_cast<double>(model.weights().bytes) / (1024.0 * 1024.0));
   std::printf("device:   %s (%s), compute %s\n", device.c_str(), backend.c_str(), dtype.c_str());
   std::printf("run:      prompt %lld tokens, generate %lld tokens, %lld repeats (median)\n",
               static_cast<long long>(o.prompt), static_cast<long long>(o.gen),
@@ -171,6 +223,11 @@ int run(const Options& o) {
   std::printf("prefill:  %.1f tok/s\n", median(prefill));
   std::printf("decode:   %.1f tok/s\n", median(decode));
   std::printf("ttft:     %.1f ms\n", median(ttft));
+  std::printf(
+      "weights:  %.1f MiB read per decoded token -> %.1f GB/s, %.1f%% of %.0f GB/s "
+      "(assumed bandwidth, --bandwidth-gbs)\n",
+      static_cast<double>(bytes_per_token) / (1024.0 * 1024.0), decode_gbs, 100.0 * fraction,
+      o.bandwidth_gbs);
   return 0;
 }
 

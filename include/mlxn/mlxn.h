@@ -45,6 +45,7 @@
 #include "mlxn/engine/model_weights.h"
 #include "mlxn/engine/sampler.h"
 #include "mlxn/engine/stop_matcher.h"
+#include "mlxn/engine/synthetic_model.h"
 #include "mlxn/engine/tokenizer.h"
 #include "mlxn/engine/transformer.h"
 #include "mlxn/ops/activations.h"

@@ -309,36 +309,44 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
-Model Model::load(const std::filesystem::path& path, const ModelOptions& options) {
-  const std::string where = path.string();
+namespace {
+
+void check_options(const std::string& where, const ModelOptions& options) {
   if (options.prefill_chunk < 1) {
     invalid(where + ": prefill_chunk must be >= 1, got " + std::to_string(options.prefill_chunk));
   }
   if (options.context < 1) {
     invalid(where + ": context must be >= 1, got " + std::to_string(options.context));
   }
-  io::ModelDir dir = io::ModelDir::open(path);
-  const io::ModelConfig& config = dir.config();
-  // The family first: an unknown architecture fails here, naming the supported ones.
+}
+
+// The family first: an unknown architecture fails here, naming the supported ones.
+BlockFeatures checked_features(const std::string& where, const io::ModelConfig& config) {
   BlockFeatures features = block_features(config);
   if (!ops::attention_head_dim_supported(config.head_dim)) {
     throw Error(ErrorKind::Unsupported,
                 where + ": head_dim " + std::to_string(config.head_dim) +
                     " is not supported by the attention kernels (64, 80, 96, 128, 256)");
   }
-  auto impl = std::make_unique<Impl>(Device::open(options.backend));
-  Impl& m = *impl;
-  m.config = config;
-  m.dtype = options.compute_dtype.value_or(m.device.backend() == Backend::Cuda ? DType::BF16
-                                                                               : DType::F32);
-  const DType cache_dtype = options.cache_dtype.value_or(m.dtype);
-  if (!is_float_dtype(m.dtype) || !is_float_dtype(cache_dtype)) {
+  return features;
+}
+
+void check_dtypes(const std::string& where, DType dtype, DType cache_dtype) {
+  if (!is_float_dtype(dtype) || !is_float_dtype(cache_dtype)) {
     throw Error(ErrorKind::UnsupportedDType,
-                where + ": compute dtype " + std::string(dtype_name(m.dtype)) + " / cache dtype " +
+                where + ": compute dtype " + std::string(dtype_name(dtype)) + " / cache dtype " +
                     std::string(dtype_name(cache_dtype)) + " (expected f32, f16 or bf16)");
   }
-  // Validates the tensors against the architecture (ModelDir::check_weights) before uploading.
-  m.weights = load_model_weights(dir, m.device, m.dtype, options.progress);
+}
+
+}  // namespace
+
+// Everything after the weights are on the device: features that depend on them, the cache,
+// scratch, ids, positions, RoPE tables and the logits buffer. Shared by load and from_weights.
+Model Model::finish(std::unique_ptr<Impl> impl, BlockFeatures features, DType cache_dtype,
+                    const ModelOptions& options, const std::string& where) {
+  Impl& m = *impl;
+  const io::ModelConfig& config = m.config;
   if (static_cast<std::int64_t>(m.weights.layers.size()) != config.n_layers) {
     throw Error(ErrorKind::Format, where + ": weights have " +
                                        std::to_string(m.weights.layers.size()) +
@@ -368,6 +376,44 @@ Model Model::load(const std::filesystem::path& path, const ModelOptions& options
   m.argmax_value = m.device.alloc(DType::F32, {1});
   m.ensure_logit_rows(1);
   return Model(std::move(impl));
+}
+
+Model Model::load(const std::filesystem::path& path, const ModelOptions& options) {
+  const std::string where = path.string();
+  check_options(where, options);
+  io::ModelDir dir = io::ModelDir::open(path);
+  BlockFeatures features = checked_features(where, dir.config());
+  auto impl = std::make_unique<Impl>(Device::open(options.backend));
+  Impl& m = *impl;
+  m.config = dir.config();
+  m.dtype = options.compute_dtype.value_or(m.device.backend() == Backend::Cuda ? DType::BF16
+                                                                               : DType::F32);
+  const DType cache_dtype = options.cache_dtype.value_or(m.dtype);
+  check_dtypes(where, m.dtype, cache_dtype);
+  // Validates the tensors against the architecture (ModelDir::check_weights) before uploading.
+  m.weights = load_model_weights(dir, m.device, m.dtype, options.progress);
+  return finish(std::move(impl), features, cache_dtype, options, where);
+}
+
+Model Model::from_weights(io::ModelConfig config, ModelWeights weights, Device device,
+                          const ModelOptions& options) {
+  const std::string where =
+      "in-memory " + std::string(io::architecture_name(config.arch)) + " model";
+  check_options(where, options);
+  io::validate_model_config(config, where);
+  BlockFeatures features = checked_features(where, config);
+  if (options.compute_dtype && *options.compute_dtype != weights.compute_dtype) {
+    invalid(where + ": compute dtype " + std::string(dtype_name(*options.compute_dtype)) +
+            " differs from the weights' " + std::string(dtype_name(weights.compute_dtype)));
+  }
+  auto impl = std::make_unique<Impl>(std::move(device));
+  Impl& m = *impl;
+  m.config = std::move(config);
+  m.dtype = weights.compute_dtype;
+  const DType cache_dtype = options.cache_dtype.value_or(m.dtype);
+  check_dtypes(where, m.dtype, cache_dtype);
+  m.weights = std::move(weights);
+  return finish(std::move(impl), features, cache_dtype, options, where);
 }
 
 const io::ModelConfig& Model::config() const {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "mlxn/core/device.h"
@@ -53,6 +54,12 @@ class Model {
   /// cache. Errors name the file and the problem; an unknown architecture lists the supported.
   static Model load(const std::filesystem::path& path, const ModelOptions& options = {});
 
+  /// A model from a config and weights already on `device` (built in memory, e.g. the random
+  /// weights of synthetic_model.h). The compute dtype is the weights'; options.compute_dtype,
+  /// when given, must match it. The config is validated like a loaded one.
+  static Model from_weights(io::ModelConfig config, ModelWeights weights, Device device,
+                            const ModelOptions& options = {});
+
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
   ~Model();
@@ -93,6 +100,8 @@ class Model {
  private:
   struct Impl;
   explicit Model(std::unique_ptr<Impl> impl);
+  static Model finish(std::unique_ptr<Impl> impl, BlockFeatures features, DType cache_dtype,
+                      const ModelOptions& options, const std::string& where);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,147 @@
+// Synthetic models: the "tiny" preset builds for every storage kind, runs prefill and decode with
+// finite, non-degenerate logits, is deterministic for a seed, and counts the bytes a decoded token
+// reads as the storage formats define them.
+#include "mlxn/engine/synthetic_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "mlxn/core/error.h"
+#include "mlxn/core/half.h"
+
+namespace mlxn::engine {
+namespace {
+
+ModelOptions cpu_options() {
+  ModelOptions o;
+  o.backend = Backend::Cpu;
+  o.context = 64;
+  o.prefill_chunk = 16;
+  return o;
+}
+
+const std::vector<std::int32_t> kPrompt = {1, 17, 300, 42, 511, 7, 99, 256};
+
+// Logits of the last prompt token, then of three decode steps feeding back fixed ids.
+std::vector<std::vector<float>> run_steps(Model& model) {
+  std::vector<std::vector<float>> out;
+  out.push_back(model.forward(kPrompt));
+  for (std::int32_t id : {5, 6, 7}) out.push_back(model.forward(std::vector<std::int32_t>{id}));
+  return out;
+}
+
+class SyntheticModelTest : public ::testing::TestWithParam<SyntheticQuant> {};
+
+TEST_P(SyntheticModelTest, DecodesFiniteLogitsDeterministically) {
+  Model a = make_synthetic_model("tiny", GetParam(), cpu_options(), 1);
+  ASSERT_EQ(a.config().vocab_size, 512);
+  const auto steps = run_steps(a);
+  for (const auto& logits : steps) {
+    ASSERT_EQ(logits.size(), 512u);
+    double sum = 0, sq = 0;
+    for (float v : logits) {
+      ASSERT_TRUE(std::isfinite(v));
+      sum += v;
+      sq += static_cast<double>(v) * v;
+    }
+    const double var = sq / 512 - (sum / 512) * (sum / 512);
+    EXPECT_GT(var, 1e-6) << "logits are all equal";
+    EXPECT_LT(var, 1e4) << "logits blew up";
+  }
+  Model same = make_synthetic_model("tiny", GetParam(), cpu_options(), 1);
+  EXPECT_EQ(run_steps(same), steps);
+  Model other = make_synthetic_model("tiny", GetParam(), cpu_options(), 2);
+  EXPECT_NE(run_steps(other).front(), steps.front());
+}
+
+TEST_P(SyntheticModelTest, ChunkedPrefillMatchesTokenByToken) {
+  Model a = make_synthetic_model("tiny", GetParam(), cpu_options(), 3);
+  const std::vector<float> whole = a.forward(kPrompt);
+  a.reset();
+  std::vector<float> last;
+  for (std::int32_t id : kPrompt) last = a.forward(std::vector<std::int32_t>{id});
+  ASSERT_EQ(last.size(), whole.size());
+  double max_diff = 0, max_abs = 0;
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(whole[i] - last[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(whole[i])));
+  }
+  EXPECT_LE(max_diff, 1e-3 * std::max(1.0, max_abs));
+}
+
+TEST_P(SyntheticModelTest, CountsDecodeBytesFromTheStorageFormat) {
+  const SyntheticQuant quant = GetParam();
+  const io::ModelConfig c = synthetic_config("tiny");
+  Device device = Device::open(Backend::Cpu);
+  const ModelWeights w = make_synthetic_weights(c, quant, device, DType::F32, 0);
+  // Bytes of an [out, in] projection, from the format definitions.
+  const auto proj = [&](std::int64_t out, std::int64_t in) -> std::int64_t {
+    switch (quant) {
+      case SyntheticQuant::Mlx4:
+        return out * in / 2 + 2 * 2 * out * (in / 64);
+      case SyntheticQuant::Mlx8:
+        return out * in + 2 * 2 * out * (in / 64);
+      case SyntheticQuant::Bf16:
+        return out * in * 4;  // dense in the f32 compute dtype
+      case SyntheticQuant::Q4_0:
+        return out * (in / 32) * 18;
+    }
+    return 0;
+  };
+  const std::int64_t h = c.hidden_size, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim,
+                     f = c.intermediate_size;
+  const std::int64_t layer = proj(q, h) + 2 * proj(kv, h) + proj(h, q) + 3 * proj(f, h);
+  const bool mlx = quant == SyntheticQuant::Mlx4 || quant == SyntheticQuant::Mlx8;
+  const std::int64_t embedding_row = mlx ? proj(1, h) : h * 4;
+  EXPECT_EQ(decode_weight_bytes(w), c.n_layers * layer + proj(c.vocab_size, h) + embedding_row);
+  EXPECT_GT(w.bytes, decode_weight_bytes(w));  // plus the rest of the embedding and the norms
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, SyntheticModelTest,
+                         ::testing::Values(SyntheticQuant::Mlx4, SyntheticQuant::Mlx8,
+                                           SyntheticQuant::Bf16, SyntheticQuant::Q4_0),
+                         [](const auto& info) {
+                           return std::string(synthetic_quant_name(info.param));
+                         });
+
+TEST(SyntheticModel, Q4_0BlocksHaveSmallPositiveScales) {
+  const io::ModelConfig c = synthetic_config("tiny");
+  Device device = Device::open(Backend::Cpu);
+  const ModelWeights w = make_synthetic_weights(c, SyntheticQuant::Q4_0, device, DType::F32, 0);
+  const std::vector<std::uint8_t> bytes = w.lm_head.ggml.to_vector<std::uint8_t>();
+  ASSERT_EQ(bytes.size() % 18, 0u);
+  for (std::size_t b = 0; b < bytes.size(); b += 18) {
+    const float d = f16_bits_to_f32(static_cast<std::uint16_t>(bytes[b] | (bytes[b + 1] << 8)));
+    ASSERT_TRUE(std::isfinite(d) && d > 0.0f && d < 1.0f) << "block " << b / 18 << ": d " << d;
+  }
+}
+
+TEST(SyntheticModel, RejectsUnknownNamesAndMismatchedDtype) {
+  EXPECT_THROW(synthetic_config("llama9-1t"), Error);
+  EXPECT_FALSE(parse_synthetic_quant("q3_k").has_value());
+  EXPECT_EQ(parse_synthetic_quant("q4_0"), SyntheticQuant::Q4_0);
+  const io::ModelConfig c = synthetic_config("tiny");
+  Device device = Device::open(Backend::Cpu);
+  ModelWeights w = make_synthetic_weights(c, SyntheticQuant::Mlx4, device, DType::F32, 0);
+  ModelOptions o = cpu_options();
+  o.compute_dtype = DType::BF16;
+  EXPECT_THROW(Model::from_weights(c, std::move(w), device, o), Error);
+}
+
+TEST(SyntheticModel, Llama3_8bPresetHasTheRealShape) {
+  const io::ModelConfig c = synthetic_config("llama3-8b");
+  EXPECT_EQ(c.hidden_size, 4096);
+  EXPECT_EQ(c.n_layers, 32);
+  EXPECT_EQ(c.n_heads, 32);
+  EXPECT_EQ(c.n_kv_heads, 8);
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.intermediate_size, 14336);
+  EXPECT_EQ(c.vocab_size, 128256);
+  EXPECT_EQ(c.rope.theta, 500000.0);
+}
+
+}  // namespace
+}  // namespace mlxn::engine
