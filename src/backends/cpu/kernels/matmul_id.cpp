@@ -7,32 +7,13 @@
 
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/matmul_kernels.h"
+#include "backends/cpu/kernels/row_dot.h"
 #include "backends/cpu/thread_pool.h"
 #include "mlxn/core/error.h"
 #include "ops/matmul_id_params.h"
 
 namespace mlxn::cpu {
 namespace {
-
-// Double accumulation (four partial sums so the loop still pipelines): the oracle's own rounding
-// stays far below the tolerances the tests apply to the other kernels.
-double dot(const float* a, const float* b, std::int64_t k) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-  std::int64_t i = 0;
-  for (; i + 4 <= k; i += 4) {
-    s0 += static_cast<double>(a[i]) * b[i];
-    s1 += static_cast<double>(a[i + 1]) * b[i + 1];
-    s2 += static_cast<double>(a[i + 2]) * b[i + 2];
-    s3 += static_cast<double>(a[i + 3]) * b[i + 3];
-  }
-  for (; i < k; ++i) s0 += static_cast<double>(a[i]) * b[i];
-  return (s0 + s1) + (s2 + s3);
-}
-
-template <class T>
-void to_f32_row(const T* src, std::int64_t n, float* dst) {
-  for (std::int64_t i = 0; i < n; ++i) dst[i] = to_f32(src[i]);
-}
 
 template <class T>
 void matmul_id(const KernelArgs& a) {
