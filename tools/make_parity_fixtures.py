@@ -151,20 +151,41 @@ class Torch:
         out = model(input_ids=ids, use_cache=False)
         return out.logits[0].to(self.torch.float32).cpu().numpy().astype(np.float32)
 
-    def router_margin(self, model, tokens, top_k):
-        """Smallest gap between the k-th and (k+1)-th router probability over tokens and layers
-        (a near tie could flip the expert choice under rounding); None if not reported."""
+    def router_gaps(self, model, tokens, top_k):
+        """Per position, the smallest gap between the k-th and (k+1)-th router logit over the
+        layers, divided by the rms of that layer's router logits at that position. A small gap is
+        a routing near-tie: a run whose router logits are off by that fraction may pick another
+        expert at that position, which is an expert swap, not an error.
+
+        The logits are recomputed from each router's input and weight (captured with forward
+        hooks on the layers' mlp.gate), since what transformers reports as router logits has
+        changed between versions (softmax probabilities in some)."""
+        torch = self.torch
+        gates = [layer.mlp.gate for layer in model.model.layers]
+        inputs = [None] * len(gates)
+
+        def capture(i):
+            def hook(module, args, output):
+                inputs[i] = args[0].detach()
+
+            return hook
+
+        handles = [g.register_forward_hook(capture(i)) for i, g in enumerate(gates)]
         try:
-            ids = self.torch.tensor([tokens], dtype=self.torch.long)
-            out = model(input_ids=ids, use_cache=False, output_router_logits=True)
-            margins = []
-            for r in out.router_logits or ():
-                p = self.torch.softmax(r.float().reshape(-1, r.shape[-1]), dim=-1)
-                top = self.torch.topk(p, top_k + 1, dim=-1).values
-                margins.append(float((top[:, top_k - 1] - top[:, top_k]).min()))
-            return min(margins) if margins else None
-        except Exception:  # informational only
-            return None
+            model(input_ids=torch.tensor([tokens], dtype=torch.long), use_cache=False)
+        finally:
+            for h in handles:
+                h.remove()
+        gaps = None
+        for gate, x in zip(gates, inputs):
+            if x is None:
+                raise RuntimeError("a router (mlp.gate) was not called in the forward pass")
+            r = x.double().reshape(len(tokens), -1) @ gate.weight.double().t()
+            top = torch.topk(r, top_k + 1, dim=-1).values
+            rms = r.pow(2).mean(dim=-1).sqrt().clamp_min(1e-30)
+            g = (top[:, top_k - 1] - top[:, top_k]) / rms
+            gaps = g if gaps is None else torch.minimum(gaps, g)
+        return [float(f"{v:.4g}") for v in gaps.tolist()]
 
     def load(self, directory):
         """Loads a saved model directory as float32 with eager attention, from local files."""
@@ -267,9 +288,10 @@ class FamilyRun:
     def __init__(self, tx, family, out, tokens, tmp_root):
         self.tx, self.family, self.out, self.tokens, self.tmp = tx, family, out, tokens, tmp_root
         self.cases = []
+        self.moe, self.top_k = False, 0  # set by run() from the family's spec and config
 
     def reference(self, config, state):
-        """Logits of the float32 transformers model holding `state` (HF names)."""
+        """case_logits of the float32 transformers model holding `state` (HF names)."""
         d = tempfile.mkdtemp(dir=self.tmp)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
@@ -278,9 +300,25 @@ class FamilyRun:
             {k: ("F32", np.asarray(v, dtype=np.float32)) for k, v in state.items()},
             {"format": "pt"},
         )
-        return self.tx.logits(self.tx.load(d), self.tokens)
+        return self.case_logits(self.tx.load(d))
 
-    def add_case(self, name, model_rel, kind, logits, base, notes):
+    def case_logits(self, model):
+        """The logits of `model` for the fixture tokens and, for an MoE family, its per-position
+        router gaps (Torch.router_gaps), which the manifest records with the case."""
+        logits = self.tx.logits(model, self.tokens)
+        if not self.moe:
+            return logits, None
+        return logits, self.tx.router_gaps(model, self.tokens, self.top_k)
+
+    def add_case(self, name, model_rel, kind, result, base, notes):
+        """Writes the case's logits and its manifest entry; `result` is case_logits' pair."""
+        logits, gaps = result
+        if gaps is not None:
+            worst = int(np.argmin(gaps))
+            notes += (
+                f"; smallest router top-k gap {gaps[worst]:.3g} x rms of the router logits "
+                f"(position {worst})"
+            )
         np.save(os.path.join(self.out, f"{name}.logits.npy"), np.asarray(logits, dtype=np.float32))
         entry = {
             "name": name,
@@ -293,6 +331,11 @@ class FamilyRun:
             "bytes": disk_bytes(os.path.join(self.out, model_rel)),
             "rel_l2_vs_f32": rel_l2(logits, base),
         }
+        if gaps is not None:
+            # Per position: the reference's smallest router top-k logit gap over the layers,
+            # relative to the router logits' rms (Torch.router_gaps); parity_test.cpp excuses
+            # reduced-precision top-1 flips where it is a near-tie.
+            entry["router_gap"] = gaps
         self.cases.append(entry)
         print(f"  {name:28s} {entry['bytes']:>9d} B  rel-L2 vs f32 {entry['rel_l2_vs_f32']:.3e}")
 
@@ -329,30 +372,29 @@ class FamilyRun:
         )
         m = self.save_model(fam, f32_dir)
         notes = m.spec["notes"]
-        if m.spec["moe"]:
-            gap = self.tx.router_margin(m.model, self.tokens, int(m.meta["num_experts_per_tok"]))
-            if gap is not None:
-                notes += f"; smallest gap between the top-k and next router probability {gap:.2e}"
-                print(f"  smallest router top-k gap {gap:.2e}")
+        self.moe = bool(m.spec["moe"])
+        self.top_k = int(m.meta["num_experts_per_tok"]) if self.moe else 0
 
         if "f32" in kinds:
-            self.add_case(f"{fam}_f32", f"{fam}_f32", "f32", m.base, m.base, notes)
+            result = self.case_logits(m.model)
+            self.add_case(f"{fam}_f32", f"{fam}_f32", "f32", result, m.base, notes)
 
         if "bf16" in kinds:
             d = os.path.join(out, f"{fam}_bf16")
             self.tx.save(m.model, d, "bf16")
-            logits = self.tx.logits(self.tx.load(d), self.tokens)
+            result = self.case_logits(self.tx.load(d))
             # The bfloat16 rounding of the MLX cases is numpy's: it must agree with torch's.
-            mine = self.reference(m.config, {k: bf16_round(v) for k, v in m.state.items()})
-            if rel_l2(mine, logits) > 1e-6:
+            mine, _ = self.reference(m.config, {k: bf16_round(v) for k, v in m.state.items()})
+            if rel_l2(mine, result[0]) > 1e-6:
                 raise RuntimeError(
-                    f"numpy bfloat16 rounding disagrees with torch's ({rel_l2(mine, logits):.3e})"
+                    "numpy bfloat16 rounding disagrees with torch's "
+                    f"({rel_l2(mine, result[0]):.3e})"
                 )
             self.add_case(
                 f"{fam}_bf16",
                 f"{fam}_bf16",
                 "bf16",
-                logits,
+                result,
                 m.base,
                 notes + "; reference: the float32 model on the bfloat16-rounded weights",
             )
@@ -370,13 +412,13 @@ class FamilyRun:
             with open(os.path.join(d, "config.json"), "w") as f:
                 json.dump(qconfig, f, indent=2)
             safetensors_io.save(os.path.join(d, "model.safetensors"), tensors, {"format": "mlx"})
-            logits = self.reference(m.config, ref_state)
+            result = self.reference(m.config, ref_state)
             summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
             self.add_case(
                 name,
                 name,
                 kind,
-                logits,
+                result,
                 m.base,
                 notes + f"; tensors: {summary}; reference: dequantized weights (scale * q + bias "
                 "from the stored bfloat16 scales/biases) and bfloat16 values of the rest",
@@ -398,7 +440,7 @@ class FamilyRun:
             _, ref_state, types = gguf_layout.build(
                 m.state, m.meta, fam, ggml_type, path, f"mlxn parity {fam} {suffix}", m.tied
             )
-            logits = self.reference(m.config, ref_state)
+            result = self.reference(m.config, ref_state)
             hist = {}
             for t in types.values():
                 hist[t] = hist.get(t, 0) + 1
@@ -407,7 +449,7 @@ class FamilyRun:
                 f"{fam}_gguf_{suffix}",
                 rel,
                 kind,
-                logits,
+                result,
                 m.base,
                 m.spec["notes"] + f"; architecture {gguf_layout.ARCHITECTURES[fam]}; tensors: "
                 f"{summary}; reference: the weights decoded from the file with the layout undone",

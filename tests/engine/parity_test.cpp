@@ -11,6 +11,11 @@
 // 2 * bound * rms(row) -- or below 1e-5 of the row's range, f32 rounding noise -- are genuine
 // near-ties and are not held against the implementation. Every other position must agree, and at
 // least half of the positions must count (otherwise the fixture is too flat to test anything).
+// MoE cases add the same rule one level down: the manifest's router_gap gives, per position, the
+// reference's smallest gap between the k-th and (k+1)-th router logit over the layers (relative
+// to the router logits' rms). Where it is below 2 * bound, a reduced-precision run may route the
+// token to another expert -- a different but equally valid computation -- so that position's top-1
+// is not compared either (its logits still count towards the rel-L2 bound).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -61,6 +66,7 @@ struct ParityCase {
   std::string family, kind;
   fs::path model, logits;
   double tolerance = 0.0;
+  std::vector<double> router_gap;  // MoE only: per position (see the file comment)
   std::string error;  // set when the manifest (or this entry) cannot be used: the test fails
 };
 
@@ -128,6 +134,13 @@ const Manifest& manifest() {
         c.model = dir / jc.at("model").get<std::string>();
         c.logits = dir / jc.at("logits").get<std::string>();
         c.tolerance = jc.at("tolerance").get<double>();
+        if (jc.contains("router_gap")) {
+          for (const auto& g : jc.at("router_gap")) c.router_gap.push_back(g.get<double>());
+          if (c.router_gap.size() != out.tokens.size()) {
+            c.error = "router_gap has " + std::to_string(c.router_gap.size()) + " entries for " +
+                      std::to_string(out.tokens.size()) + " tokens";
+          }
+        }
         if (!kKinds.count(c.kind)) c.error = "unknown kind '" + c.kind + "'";
         if (!(c.tolerance > 0.0)) c.error = "tolerance must be positive";
       } catch (const std::exception& e) {
@@ -187,9 +200,11 @@ double tie_margin(const RowStats& ref, double bound) {
 // Checks rel-L2 <= bound over the whole [n, vocab] matrix and top-1 agreement at every decisive
 // position; failures list the worst rows and every disagreeing position.
 // `tie_bound` sets the near-tie margin (tie_margin): the CPU passes 0, so only f32 rounding
-// noise excuses a position there and top-1 must agree at every other one.
+// noise excuses a position there and top-1 must agree at every other one. `router_gap` (empty
+// for dense models) excuses the positions whose expert routing is a near-tie at `tie_bound`.
 void expect_logits_match(const std::vector<float>& out, const std::vector<float>& ref,
-                         std::int64_t n, std::int64_t vocab, double bound, double tie_bound) {
+                         std::int64_t n, std::int64_t vocab, double bound, double tie_bound,
+                         const std::vector<double>& router_gap) {
   ASSERT_EQ(out.size(), ref.size())
       << "mlxn returned " << out.size() << " logits, reference has " << n << " x " << vocab;
   const double err = test::rel_l2(out, ref);
@@ -206,7 +221,7 @@ void expect_logits_match(const std::vector<float>& out, const std::vector<float>
                         << worst_row << ": " << worst << "; " << test::count_non_finite(out)
                         << " non-finite values)";
 
-  std::int64_t decisive = 0;
+  std::int64_t decisive = 0, routing_ties = 0;
   std::ostringstream flips;
   int n_flips = 0;
   for (std::int64_t p = 0; p < n; ++p) {
@@ -215,6 +230,10 @@ void expect_logits_match(const std::vector<float>& out, const std::vector<float>
     const RowStats s = row_stats(r, vocab);
     const std::int64_t got = argmax(o, vocab);
     if (s.margin < tie_margin(s, tie_bound)) continue;
+    if (!router_gap.empty() && router_gap[static_cast<std::size_t>(p)] < 2.0 * tie_bound) {
+      ++routing_ties;
+      continue;
+    }
     ++decisive;
     if (got != s.top1) {
       ++n_flips;
@@ -222,6 +241,8 @@ void expect_logits_match(const std::vector<float>& out, const std::vector<float>
             << "), reference argmax " << s.top1 << " (logit " << r[s.top1] << ", margin "
             << s.margin << " over token " << s.top2 << "; reference logit of " << got << " "
             << r[got] << ")";
+      if (!router_gap.empty())
+        flips << " (router gap " << router_gap[static_cast<std::size_t>(p)] << ")";
     }
   }
   EXPECT_EQ(n_flips, 0) << n_flips << " of " << decisive
@@ -231,7 +252,9 @@ void expect_logits_match(const std::vector<float>& out, const std::vector<float>
                                 "the fixture is too flat to test top-1 agreement";
   std::cout << "[ parity   ] rel-L2 " << err << " (bound " << bound << ", worst position "
             << worst_row << ": " << worst << "), top-1 checked at " << decisive << "/" << n
-            << " positions" << std::endl;
+            << " positions";
+  if (!router_gap.empty()) std::cout << " (" << routing_ties << " skipped as routing near-ties)";
+  std::cout << std::endl;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,7 +298,7 @@ class ParityTest : public ::testing::TestWithParam<ParityCase> {
     Model model = load(backend, dtype);
     const std::vector<float> out = model.score(manifest().tokens);
     expect_logits_match(out, reference_.to_vector<float>(), reference_.shape[0],
-                        reference_.shape[1], bound, tie_bound);
+                        reference_.shape[1], bound, tie_bound, GetParam().router_gap);
   }
 
   // Greedy decoding on CUDA in `dtype` against the CPU in f32. At the first differing token the
