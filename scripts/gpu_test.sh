@@ -40,7 +40,7 @@ fi
 ctest_exclude=()
 if [[ ! -d "$root/.testdata/tokenizers" ]]; then
   echo "gpu_test: no .testdata here: the real-file tokenizer tests (CPU-only, run by CI) are left out"
-  ctest_exclude=(-E 'RealTokenizerTest|RealGgufTokenizerTest')
+  ctest_exclude=(-E '(^|/)Real(Gguf)?Tokenizer(Config)?Test')
 fi
 
 if [[ $build_step -eq 1 ]]; then

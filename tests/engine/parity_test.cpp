@@ -11,6 +11,9 @@
 // 2 * bound * rms(row) -- or below 1e-5 of the row's range, f32 rounding noise -- are genuine
 // near-ties and are not held against the implementation. Every other position must agree, and at
 // least half of the positions must count (otherwise the fixture is too flat to test anything).
+// In bf16 the error is far from even over the positions: on the H100 the worst position of
+// qwen3_moe_mlx3_g32 has a rel-L2 of 0.046 where the whole matrix has 0.015 (errors grow along
+// the sequence), so the bf16 top-1 rule judges near-ties at twice the rel-L2 bound.
 // MoE cases add the same rule one level down: the manifest's router_gap gives, per position, the
 // reference's smallest gap between the k-th and (k+1)-th router logit over the layers (relative
 // to the router logits' rms). Where it is below 2 * bound, a reduced-precision run may route the
@@ -201,10 +204,10 @@ double tie_margin(const RowStats& ref, double bound) {
 // position; failures list the worst rows and every disagreeing position.
 // `tie_bound` sets the near-tie margin (tie_margin): the CPU passes 0, so only f32 rounding
 // noise excuses a position there and top-1 must agree at every other one. `router_gap` (empty
-// for dense models) excuses the positions whose expert routing is a near-tie at `tie_bound`.
+// for dense models) excuses the positions whose expert routing is a near-tie at `router_bound`.
 void expect_logits_match(const std::vector<float>& out, const std::vector<float>& ref,
                          std::int64_t n, std::int64_t vocab, double bound, double tie_bound,
-                         const std::vector<double>& router_gap) {
+                         const std::vector<double>& router_gap, double router_bound) {
   ASSERT_EQ(out.size(), ref.size())
       << "mlxn returned " << out.size() << " logits, reference has " << n << " x " << vocab;
   const double err = test::rel_l2(out, ref);
@@ -230,7 +233,7 @@ void expect_logits_match(const std::vector<float>& out, const std::vector<float>
     const RowStats s = row_stats(r, vocab);
     const std::int64_t got = argmax(o, vocab);
     if (s.margin < tie_margin(s, tie_bound)) continue;
-    if (!router_gap.empty() && router_gap[static_cast<std::size_t>(p)] < 2.0 * tie_bound) {
+    if (!router_gap.empty() && router_gap[static_cast<std::size_t>(p)] < 2.0 * router_bound) {
       ++routing_ties;
       continue;
     }
@@ -294,11 +297,12 @@ class ParityTest : public ::testing::TestWithParam<ParityCase> {
     return Model::load(GetParam().model, options);
   }
 
-  void check_score(Backend backend, DType dtype, double bound, double tie_bound) {
+  void check_score(Backend backend, DType dtype, double bound, double tie_bound,
+                   double router_bound) {
     Model model = load(backend, dtype);
     const std::vector<float> out = model.score(manifest().tokens);
     expect_logits_match(out, reference_.to_vector<float>(), reference_.shape[0],
-                        reference_.shape[1], bound, tie_bound, GetParam().router_gap);
+                        reference_.shape[1], bound, tie_bound, GetParam().router_gap, router_bound);
   }
 
   // Greedy decoding on CUDA in `dtype` against the CPU in f32. At the first differing token the
@@ -348,13 +352,21 @@ class ParityTest : public ::testing::TestWithParam<ParityCase> {
 
 TEST_P(ParityTest, CpuF32) {
   if (!prepare()) return;
-  check_score(Backend::Cpu, DType::F32, GetParam().tolerance, 0.0);
+  check_score(Backend::Cpu, DType::F32, GetParam().tolerance, 0.0, 0.0);
+}
+
+// CUDA in f32 against the same bound as the CPU: the kernels themselves, with bf16 rounding out
+// of the picture (a kernel bug shows here even where bf16's noise would hide it).
+TEST_P(ParityTest, CudaF32) {
+  MLXN_SKIP_WITHOUT_CUDA();
+  if (!prepare()) return;
+  check_score(Backend::Cuda, DType::F32, GetParam().tolerance, kCudaF32Bound, kCudaF32Bound);
 }
 
 TEST_P(ParityTest, CudaBf16) {
   MLXN_SKIP_WITHOUT_CUDA();
   if (!prepare()) return;
-  check_score(Backend::Cuda, DType::BF16, kCudaBf16Bound, kCudaBf16Bound);
+  check_score(Backend::Cuda, DType::BF16, kCudaBf16Bound, 2.0 * kCudaBf16Bound, kCudaBf16Bound);
 }
 
 TEST_P(ParityTest, CudaGreedyF32MatchesCpu) {
