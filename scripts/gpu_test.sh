@@ -7,6 +7,10 @@
 #   scripts/gpu_test.sh --no-sanitize    skip compute-sanitizer
 #   scripts/gpu_test.sh --sanitize-only  only build and run compute-sanitizer
 #   --no-build reuses the binaries already in $MLXN_BUILD_DIR (a warm machine's earlier build)
+# Sanitizer settings (environment): MLXN_SANITIZE_TOOLS (memcheck racecheck),
+# MLXN_SANITIZE_BINS (mlxn_core_tests mlxn_ops_tests), MLXN_SANITIZE_SHARDS (4 gtest shards per
+# binary and tool, run side by side), MLXN_SANITIZE_TIMEOUT (300 s a shard),
+# MLXN_SANITIZE_FILTER (*Cuda*).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MLXN_BUILD_DIR:-$root/build-gpu}
@@ -79,7 +83,7 @@ if [[ $sanitize -eq 1 ]]; then
   shards=${MLXN_SANITIZE_SHARDS:-4}
   limit=${MLXN_SANITIZE_TIMEOUT:-300}
   pids=()
-  for bin in mlxn_core_tests mlxn_ops_tests; do
+  for bin in ${MLXN_SANITIZE_BINS:-mlxn_core_tests mlxn_ops_tests}; do
     for tool in ${MLXN_SANITIZE_TOOLS:-memcheck racecheck}; do
       extra=()
       for ((i = 0; i < shards; i++)); do
