@@ -11,6 +11,7 @@
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/device.h"
 #include "mlxn/ops/activations.h"
+#include "mlxn/ops/elementwise.h"
 #include "mlxn/ops/embedding.h"
 #include "mlxn/ops/norms.h"
 #include "mlxn/ops/rope.h"
@@ -46,6 +47,17 @@ void run(benchmark::State& state, Device& device, double bytes, Encode encode) {
 }
 
 constexpr double kBf16 = 2.0;
+
+// The copy ceiling that the other rows' bandwidths (and the mat-vec rows of matmul_bench) are
+// read against, measured in the same run: a bf16-to-bf16 ops::cast (a plain copy: read + write
+// counted) of 256 MiB, far past the 50 MB L2. Arg 1 is unused (the tokens of the other rows).
+void BM_CopyCeiling(benchmark::State& state) {
+  Device device{nullptr};
+  if (!open_backend(state, device)) return;
+  const std::int64_t n = (std::int64_t{256} << 20) / 2;
+  Buffer in = device.alloc(DType::BF16, {n}), out = device.alloc(DType::BF16, {n});
+  run(state, device, 2.0 * n * kBf16, [&](CommandEncoder& e) { ops::cast(e, in, out); });
+}
 
 void BM_SiluMul(benchmark::State& state) {  // SwiGLU on [tokens, 14336]
   Device device{nullptr};
@@ -171,6 +183,7 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 
+BENCHMARK(BM_CopyCeiling)->Args({1, 1})->UseRealTime();
 BENCHMARK(BM_SiluMul)->Apply(shapes);
 BENCHMARK(BM_GeluTanhMul)->Apply(shapes);
 BENCHMARK(BM_Softcap)->Apply(shapes);

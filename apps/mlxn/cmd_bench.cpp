@@ -34,6 +34,8 @@ const std::string kHelp =
     "  --gen N               generated tokens (default 128)\n"
     "  --repeat R            timed runs (default 3)\n"
     "  --warmup W            untimed runs first (default 1)\n"
+    "  --sync-decode         wait for each decode step before submitting the next (by default\n"
+    "                        the next step is submitted first; for comparison)\n"
     "  --seed S              seed of the prompt ids (default 0)\n"
     "  --json                print one JSON object instead of text\n"
     "  --synthetic PRESET    random weights of a preset's shape, built in memory instead of\n"
@@ -53,6 +55,7 @@ struct Options {
   std::int64_t prompt = 512, gen = 128, repeat = 3, warmup = 1;
   std::uint64_t seed = 0;
   bool json = false;
+  bool sync_decode = false;
   std::string synthetic;  // preset name, or empty to load --model
   engine::SyntheticQuant quant = engine::SyntheticQuant::Mlx4;
   bool quant_given = false;
@@ -74,6 +77,7 @@ Options parse_options(const Args& args) {
              [&o](const std::string& v) { o.warmup = parse_int("--warmup", v, 0, 1000); })
       .value("--seed", [&o](const std::string& v) { o.seed = parse_u64("--seed", v); })
       .flag("--json", &o.json)
+      .flag("--sync-decode", &o.sync_decode)
       .value("--synthetic", &o.synthetic)
       .value("--quant",
              [&o](const std::string& v) {
@@ -156,12 +160,15 @@ int run(const Options& o) {
   engine::SamplingParams params;  // greedy, no stop ids: always o.gen tokens
   params.temperature = 0.0f;
   params.max_tokens = o.gen;
-  for (std::int64_t i = 0; i < o.warmup; ++i) generator.generate(prompt, params);
+  engine::GenerateOptions run_options;
+  run_options.pipelined = !o.sync_decode;
+  const auto once = [&] { return generator.generate(prompt, params, {}, {}, {}, run_options); };
+  for (std::int64_t i = 0; i < o.warmup; ++i) once();
 
   std::vector<double> prefill, decode, ttft;
   Json runs = Json::array();
   for (std::int64_t i = 0; i < o.repeat; ++i) {
-    const engine::GenerationResult r = generator.generate(prompt, params);
+    const engine::GenerationResult r = once();
     prefill.push_back(r.prefill_tokens_per_second);
     decode.push_back(r.decode_tokens_per_second);
     ttft.push_back(r.time_to_first_token_seconds * 1e3);
@@ -200,6 +207,7 @@ int run(const Options& o) {
     j["prompt_tokens"] = o.prompt;
     j["gen_tokens"] = o.gen;
     j["repeat"] = o.repeat;
+    j["pipelined_decode"] = !o.sync_decode;
     j["prefill_tok_s"] = median(prefill);
     j["decode_tok_s"] = median(decode);
     j["ttft_ms"] = median(ttft);
@@ -221,7 +229,8 @@ int run(const Options& o) {
               static_cast<long long>(o.prompt), static_cast<long long>(o.gen),
               static_cast<long long>(o.repeat));
   std::printf("prefill:  %.1f tok/s\n", median(prefill));
-  std::printf("decode:   %.1f tok/s\n", median(decode));
+  std::printf("decode:   %.1f tok/s (%s)\n", median(decode),
+              o.sync_decode ? "each step waited for" : "pipelined");
   std::printf("ttft:     %.1f ms\n", median(ttft));
   std::printf(
       "weights:  %.1f MiB read per decoded token -> %.1f GB/s, %.1f%% of %.0f GB/s "

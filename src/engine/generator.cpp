@@ -87,6 +87,21 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
     step.penalty_counts = window.pairs();
     return model_.forward_and_sample(input, step);
   };
+  // Without penalties a step needs nothing from the host but the settings, so decode steps are
+  // pipelined (Model::queue_sample): the step after the one being waited for is already
+  // submitted. `queued` counts steps submitted and not yet taken; the token index a new step
+  // produces is result.tokens.size() + queued, which also picks its draw.
+  const bool pipelined = options.pipelined && !penalize;
+  std::int64_t queued = 0;
+  const auto queue_next = [&] {
+    const auto index = static_cast<std::int64_t>(result.tokens.size()) + queued;
+    if (params.max_tokens > 0 && index >= params.max_tokens) return;
+    if (model_.cache().length() >= context) return;
+    step.u = sample_uniform(params.seed, options.first_draw + static_cast<std::uint64_t>(index));
+    step.penalty_counts = {};
+    model_.queue_sample(step);
+    ++queued;
+  };
   const auto is_stop_id = [&](std::int32_t t) {
     return std::find(params.stop_ids.begin(), params.stop_ids.end(), t) != params.stop_ids.end();
   };
@@ -102,6 +117,7 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
   const Clock::time_point t_first = Clock::now();
   result.prefill_seconds = seconds_between(t_prefill, t_first);
   result.time_to_first_token_seconds = seconds_between(t_start, t_first);
+  if (pipelined) queue_next();
 
   bool done = false;
   while (!done) {
@@ -127,15 +143,22 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
                static_cast<std::int64_t>(result.tokens.size()) >= params.max_tokens) {
       result.stop_reason = StopReason::MaxTokens;
       done = true;
-    } else if (model_.cache().length() >= context) {
+    } else if (model_.cache().length() - queued >= context) {
       result.stop_reason = StopReason::ContextFull;
       done = true;
     } else {
       const Clock::time_point t0 = Clock::now();
-      token = pick(std::span<const std::int32_t>(&token, 1));
+      if (pipelined && queued > 0) {
+        queue_next();  // the step after the next, submitted before waiting for the next
+        token = model_.take_sample();
+        --queued;
+      } else {
+        token = pick(std::span<const std::int32_t>(&token, 1));
+      }
       result.decode_seconds += seconds_between(t0, Clock::now());
     }
   }
+  if (queued > 0) model_.drop_queued();  // picked past the end: discarded, cache cut back
   if (result.stop_reason != StopReason::StopString) emit(matcher.flush());
 
   if (result.prefill_seconds > 0.0) {

@@ -10,6 +10,12 @@
 // position, so the following decode step reads its input from there: a sampled step uploads only
 // its settings and penalty pairs (one write) and reads back one i32.
 //
+// Pipelined decoding (queue_sample / take_sample): a decode step needs nothing from the host but
+// the settings, so the next step can be encoded and submitted while the previous one still runs
+// on the GPU; the host's encoding of ~10 dispatches a layer then hides behind the device's work
+// instead of adding to it every token. Two steps are in flight at most, and the settings buffer
+// has a slot for each, so the host never rewrites one the device may still read.
+//
 // RoPE tables: computed on the host with ops::rope_inv_freq and kept on the device. Schemes that
 // do not depend on the sequence length (default, linear, llama3, yarn) are uploaded once. Dynamic
 // NTK and LongRoPE depend on it; like transformers, which recomputes them per forward call from
@@ -22,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <numeric>
 #include <string>
 
@@ -132,9 +139,20 @@ struct Model::Impl {
   Buffer logits_f32;  // [logit_rows, vocab] f32 (the same buffer when computing in f32)
   std::int64_t logit_rows = 0;
   Buffer argmax_value;  // f32 [1]
-  // i32 [kStepPairs + 2 * pair_capacity]: settings and penalty pairs of a sampled step.
+  // i32 [kStepPairs + 2 * pair_capacity]: settings and penalty pairs of a sampled step; `step` is
+  // the slot of the step being encoded (step_slots[0] outside pipelined decoding).
   Buffer step;
+  Buffer step_slots[2];
   std::int64_t pair_capacity = 0;
+  // Pipelined decode steps submitted and not yet taken, oldest first: the encoder to wait on,
+  // the ids slot its pick lands in, and the position of its input token.
+  struct Pending {
+    CommandEncoder enc;
+    Buffer next;
+    std::int64_t start;
+  };
+  std::deque<Pending> pending;
+  std::int64_t queued_total = 0;  // steps ever queued: picks the settings slot
   std::vector<std::int32_t> step_host;
   // The position whose ids slot holds the token the last device pick wrote (-1: none), and that
   // token: a decode step feeding it back needs no upload.
@@ -142,6 +160,17 @@ struct Model::Impl {
   std::int32_t picked_token = -1;
 
   explicit Impl(Device d) : device(std::move(d)) {}
+  // Queued steps still read the buffers below: wait for them before anything is freed.
+  ~Impl() {
+    for (Pending& p : pending) {
+      try {
+        p.enc.wait();
+      } catch (...) {  // a device error has no caller left to report to
+      }
+    }
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   BlockContext context_of() const { return BlockContext{config, features, weights.norm_weight}; }
 
@@ -170,15 +199,18 @@ struct Model::Impl {
   }
 
   // Uploads a sampled step's settings and penalty pairs (one write); returns the pairs in use.
-  std::int64_t stage_step(const SampleStep& s) {
+  // `slot` picks the settings buffer (pipelined steps alternate); only called with no step in
+  // flight that reads `slot`, and reallocation happens only with none in flight at all.
+  std::int64_t stage_step(const SampleStep& s, int slot = 0) {
     const std::int64_t n_pairs =
         has_penalties(s) ? static_cast<std::int64_t>(s.penalty_counts.size() / 2) : 0;
-    if (!step.valid() || n_pairs > pair_capacity) {
+    if (!step_slots[0].valid() || n_pairs > pair_capacity) {
       std::int64_t cap = 64;
       while (cap < n_pairs) cap *= 2;
-      step = device.alloc(DType::I32, {kStepPairs + 2 * cap});
+      for (Buffer& b : step_slots) b = device.alloc(DType::I32, {kStepPairs + 2 * cap});
       pair_capacity = cap;
     }
+    step = step_slots[slot];
     step_host.assign(static_cast<std::size_t>(kStepPairs + 2 * n_pairs), 0);
     const auto put_f32 = [&](std::int64_t slot, float v) {
       std::memcpy(&step_host[static_cast<std::size_t>(slot)], &v, 4);
@@ -216,8 +248,11 @@ struct Model::Impl {
   // chunks. AllLogits fills `out` ([n, vocab]) and commits per chunk (so device memory for logits
   // stays one chunk); the other heads encode the whole call into one command buffer. Sample
   // needs `sample` and the pairs count stage_step returned.
+  // `defer` (pick heads only): submit without waiting and queue the step in `pending`; its token
+  // is read by take().
   std::int32_t run(std::int64_t start, std::int64_t n, Head head, std::vector<float>* out,
-                   const SampleStep* sample = nullptr, std::int64_t n_pairs = 0) {
+                   const SampleStep* sample = nullptr, std::int64_t n_pairs = 0,
+                   bool defer = false) {
     rope_global.update(start + n);
     rope_local.update(start + n);
     const RopeBuffers rope{rope_global.inv_freq, rope_global.scale, rope_local.inv_freq,
@@ -271,6 +306,12 @@ struct Model::Impl {
         } else {
           ops::argmax(enc, lg, next, argmax_value);
         }
+        if (defer) {
+          enc.commit();
+          pending.push_back(Pending{std::move(enc), next, start + n - 1});
+          cache.set_length(start + n);
+          return -1;
+        }
         enc.commit_and_wait();
         token = next.to_vector<std::int32_t>().at(0);
         picked_pos = start + n;
@@ -279,6 +320,27 @@ struct Model::Impl {
     }
     cache.set_length(start + n);
     return token;
+  }
+
+  // Waits for the oldest pipelined step and returns its token.
+  std::int32_t take() {
+    Pending p = std::move(pending.front());
+    pending.pop_front();
+    p.enc.wait();
+    const std::int32_t token = p.next.to_vector<std::int32_t>().at(0);
+    picked_pos = p.start + 1;
+    picked_token = token;
+    return token;
+  }
+
+  // Waits for the pipelined steps still queued and forgets them: the cache goes back to the
+  // last taken token (whose id stays in its slot, so decoding can go on from it).
+  void drop_pending() {
+    if (pending.empty()) return;
+    const std::int64_t keep = pending.front().start;
+    for (Pending& p : pending) p.enc.wait();
+    pending.clear();
+    cache.set_length(keep);
   }
 
   // Checks ids and room in the cache, then stores the ids at positions [start, start + n).
@@ -435,11 +497,13 @@ KvCache& Model::cache() {
   return impl_->cache;
 }
 void Model::reset() {
+  impl_->drop_pending();
   impl_->cache.reset();
 }
 
 std::vector<float> Model::forward(std::span<const std::int32_t> tokens, bool all_logits) {
   Impl& m = *impl_;
+  m.drop_pending();
   const std::int64_t start = m.cache.length();
   m.stage_tokens("forward", tokens, start);
   std::vector<float> out;
@@ -465,16 +529,28 @@ std::vector<std::int32_t> Model::generate_greedy(std::span<const std::int32_t> p
     return std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end();
   };
   // Each step's argmax lands in the ids slot of the next position, so the following decode step
-  // reads it on the device; only that one i32 comes back to the host.
+  // reads it on the device; only that one i32 comes back to the host. Decode steps are
+  // pipelined: the step after the one being waited for is already submitted.
   std::int32_t token = m.run(0, static_cast<std::int64_t>(prompt.size()), Head::Argmax, nullptr);
   out.push_back(token);
+  const SampleStep argmax_step;  // temperature 0, no penalties: the argmax
+  // A step is queued for token index `queued_upto` while the budget and the cache allow.
+  auto queued_upto = static_cast<std::int64_t>(out.size());
+  const auto queue_more = [&] {
+    while (m.pending.size() < 2 && queued_upto < max_new_tokens && m.cache.length() < m.context) {
+      queue_sample(argmax_step);
+      ++queued_upto;
+    }
+  };
   // Generation ends at a stop id (included in the result), after max_new_tokens, or when the
   // cache is full.
-  while (static_cast<std::int64_t>(out.size()) < max_new_tokens && !is_stop(token) &&
-         m.cache.length() < m.context) {
-    token = m.run(m.cache.length(), 1, Head::Argmax, nullptr);
+  queue_more();
+  while (!is_stop(token) && !m.pending.empty()) {
+    token = m.take();
     out.push_back(token);
+    queue_more();
   }
+  m.drop_pending();
   return out;
 }
 
@@ -491,6 +567,7 @@ std::int32_t Model::forward_and_sample(std::span<const std::int32_t> tokens,
       !std::isfinite(step.presence_penalty) || !std::isfinite(step.frequency_penalty)) {
     invalid(std::string(kOp) + ": penalties must be finite, repetition_penalty > 0");
   }
+  m.drop_pending();
   const std::int64_t start = m.cache.length();
   const bool on_device = tokens.size() == 1 && start == m.picked_pos &&
                          tokens[0] == m.picked_token && start + 1 <= m.context;
@@ -498,6 +575,46 @@ std::int32_t Model::forward_and_sample(std::span<const std::int32_t> tokens,
   const std::int64_t n_pairs = m.stage_step(step);
   return m.run(start, static_cast<std::int64_t>(tokens.size()), Head::Sample, nullptr, &step,
                n_pairs);
+}
+
+void Model::queue_sample(const SampleStep& step) {
+  Impl& m = *impl_;
+  constexpr const char* kOp = "queue_sample";
+  if (has_penalties(step)) {
+    invalid(std::string(kOp) +
+            ": penalties need the picked tokens on the host; use "
+            "forward_and_sample");
+  }
+  if (m.pending.size() >= 2) {
+    invalid(std::string(kOp) + ": two steps are already in flight; take_sample() first");
+  }
+  // The input is the token the last pick (taken or queued) wrote at position cache().length().
+  const std::int64_t start = m.cache.length();
+  const std::int64_t picked = m.pending.empty() ? m.picked_pos : m.pending.back().start + 1;
+  if (picked != start || m.picked_pos < 0) {
+    invalid(std::string(kOp) + ": no token picked on the device at position " +
+            std::to_string(start) + " (start with forward_and_sample or generate_greedy)");
+  }
+  if (start + 1 > m.context) {
+    invalid(std::string(kOp) + ": the context of " + std::to_string(m.context) +
+            " positions is full");
+  }
+  const std::int64_t n_pairs = m.stage_step(step, static_cast<int>(m.queued_total++ % 2));
+  m.run(start, 1, Head::Sample, nullptr, &step, n_pairs, /*defer=*/true);
+}
+
+std::int32_t Model::take_sample() {
+  Impl& m = *impl_;
+  if (m.pending.empty()) invalid("take_sample: no step is queued");
+  return m.take();
+}
+
+void Model::drop_queued() {
+  impl_->drop_pending();
+}
+
+std::int64_t Model::queued() const {
+  return static_cast<std::int64_t>(impl_->pending.size());
 }
 
 }  // namespace mlxn::engine

@@ -15,17 +15,17 @@ namespace mlxn::engine {
 enum class FfnActivation { Silu, GeluTanh, GeluErf };
 
 struct BlockFeatures {
-  bool sandwich_norms = false;        // Gemma 2/3: post-attention and post-FFN norms
-  bool qk_norm = false;               // Qwen3, Gemma 3
+  bool sandwich_norms = false;  // Gemma 2/3: post-attention and post-FFN norms
+  bool qk_norm = false;         // Qwen3, Gemma 3
   FfnActivation activation = FfnActivation::Silu;
-  float embedding_scale = 1.0f;       // Gemma: sqrt(hidden) rounded to the model dtype
-  float attn_scale = 0.0f;            // 0: 1/sqrt(head_dim); Gemma: query_pre_attn_scalar^-0.5
-  float attn_softcap = 0.0f;          // Gemma 2
-  float final_softcap = 0.0f;         // Gemma 2
+  float embedding_scale = 1.0f;  // Gemma: sqrt(hidden) rounded to the model dtype
+  float attn_scale = 0.0f;       // 0: 1/sqrt(head_dim); Gemma: query_pre_attn_scalar^-0.5
+  float attn_softcap = 0.0f;     // Gemma 2
+  float final_softcap = 0.0f;    // Gemma 2
   ops::RopeLayout rope_layout = ops::RopeLayout::Neox;
-  ops::RopeConfig rope_global;        // Full layers
-  ops::RopeConfig rope_local;         // Sliding layers (Gemma 3: its own base)
-  bool moe = false;                   // Qwen3-MoE routed experts
+  ops::RopeConfig rope_global;  // Full layers
+  ops::RopeConfig rope_local;   // Sliding layers (Gemma 3: its own base)
+  bool moe = false;             // Qwen3-MoE routed experts
 };
 
 /// The features of config's family (dispatches to the family files). Throws Unsupported for

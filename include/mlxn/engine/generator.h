@@ -66,6 +66,10 @@ struct GenerateOptions {
   /// Index of the first uniform drawn from the seed (step i draws sample_uniform(seed,
   /// first_draw + i)), so successive requests on one seed draw fresh numbers.
   std::uint64_t first_draw = 0;
+  /// Submit each decode step before waiting for the previous one (Model::queue_sample) when no
+  /// penalties apply. false waits for every step first: the same tokens, more host time per
+  /// token (`mlxn bench --sync-decode` measures the difference).
+  bool pipelined = true;
 };
 
 /// Runs generation requests on a model; each request starts from an empty cache unless

@@ -12,9 +12,9 @@
 namespace mlxn::engine {
 
 struct KvCacheOptions {
-  std::int64_t context = 4096;    // most positions one sequence may reach
-  std::int64_t max_chunk = 512;   // most tokens one forward call appends (prefill chunk)
-  DType dtype = DType::F32;       // f32, f16 or bf16
+  std::int64_t context = 4096;   // most positions one sequence may reach
+  std::int64_t max_chunk = 512;  // most tokens one forward call appends (prefill chunk)
+  DType dtype = DType::F32;      // f32, f16 or bf16
 };
 
 /// Cache of one layer: k, v: [n_kv_heads, capacity, head_dim] (see ops/kv_cache.h).

@@ -94,6 +94,20 @@ class Model {
   /// after it, that id is already on the device and is not uploaded again.
   std::int32_t forward_and_sample(std::span<const std::int32_t> tokens, const SampleStep& step);
 
+  /// Pipelined decoding, what Generator uses when no penalties apply: queue_sample() encodes and
+  /// submits the decode step for the token the previous pick wrote on the device (taken or still
+  /// queued) and returns without waiting, so the host encodes the next step while the device
+  /// runs this one; take_sample() waits for the oldest queued step and returns its token. At
+  /// most two steps are queued. Steps with penalties are refused (they need the picked tokens on
+  /// the host). The cache's length counts queued steps. drop_queued() waits for the queued steps
+  /// and discards them, cutting the cache back to the last taken token; every other call that
+  /// runs the model (and reset) does that first.
+  void queue_sample(const SampleStep& step);
+  std::int32_t take_sample();
+  void drop_queued();
+  /// Steps queued and not yet taken.
+  std::int64_t queued() const;
+
   /// Resets the cache.
   void reset();
 

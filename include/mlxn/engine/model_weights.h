@@ -19,7 +19,7 @@ namespace mlxn::engine {
 /// Token embedding table: dense rows, or MLX-quantized rows (mlx-community models). GGML tables
 /// are dequantized to dense rows at load (there is no GGML row-lookup kernel).
 struct EmbeddingWeights {
-  Buffer dense;                      // [vocab, hidden] in the compute dtype, or empty
+  Buffer dense;                                  // [vocab, hidden] in the compute dtype, or empty
   std::optional<ops::QuantizedEmbedding> quant;  // set when stored MLX-quantized
 };
 
@@ -34,8 +34,8 @@ struct MlpWeights {
 };
 
 struct MoeWeights {
-  Linear router;                   // [n_experts, hidden]
-  ExpertLinear gate, up, down;     // stacked; Hugging Face per-expert tensors are stacked at load
+  Linear router;                // [n_experts, hidden]
+  ExpertLinear gate, up, down;  // stacked; Hugging Face per-expert tensors are stacked at load
 };
 
 /// One decoder layer. Norm weights are [hidden] in the compute dtype; empty when absent.
