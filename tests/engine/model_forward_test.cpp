@@ -178,12 +178,14 @@ TEST_P(FamilyTest, CudaMatchesCpu) {
   co.backend = Backend::Cuda;
   Model gpu = Model::load(path(), co);
   EXPECT_EQ(gpu.compute_dtype(), DType::BF16);
-  // Routed experts amplify bf16 noise: a token whose top-k router logits are close moves its
-  // expert weights with it (on the H100, seed 2598407635 gave 0.0202 overall and 0.022 at single
-  // positions for qwen3_moe, where dense families stay near 0.01). The f32 checks below hold
-  // every family to 1e-4.
+  // Routed experts: the random router of this tiny model has top-k near-ties that bf16 rounding
+  // resolves differently from f32, and a token routed to another expert moves its own logits and,
+  // through attention, the later positions'. Over 40 seeds on the H100 the dense families stayed
+  // under 0.02 while qwen3_moe reached 0.081 over the sequence and 0.088 at one decode position,
+  // so its bf16 bound only separates that from a broken path (whose error is of order 1); the
+  // f32 checks below hold every family, MoE included, to 1e-4 and to the CPU's greedy tokens.
   const bool moe = GetParam().config.contains("num_experts");
-  const double bf16_bound = moe ? 3e-2 : 2e-2;
+  const double bf16_bound = moe ? 0.15 : 2e-2;
   const std::vector<float> want = cpu.score(tokens_);
   EXPECT_LE(rel_l2(gpu.score(tokens_), want), bf16_bound);
 

@@ -83,9 +83,10 @@ __device__ __forceinline__ void load_bytes_u16(const unsigned char* p,
 
 /// Code v (an unsigned integer below 2^23) minus kOffset, as f32, without the int-to-float
 /// converter: 2^23 + v has v in its mantissa, so OR-ing v into 2^23's bits and subtracting
-/// 2^23 + kOffset is exact. The converter runs at 16 results per clock per SM on sm_90, an eighth
-/// of the FMA rate, and bounded the matvec kernels (two codes per weight byte at 4 bits): MLX 4-
-/// and 8-bit matvec ran at about the same time per weight whatever the bytes.
+/// 2^23 + kOffset is exact -- two full-rate ALU ops where the converter runs at 16 results per
+/// clock per SM on sm_90. Measured on the H100 (docs/perf.md, issue 7), this left the mat-vec
+/// times unchanged (MLX 4-bit 4096x14336: 27.8 -> 28.0 us): the conversions were not what
+/// bounds those kernels.
 template <int kOffset = 0>
 __device__ __forceinline__ float code_to_f32(unsigned int v) {
   return __int_as_float(0x4B000000u | v) - (8388608.0f + static_cast<float>(kOffset));
