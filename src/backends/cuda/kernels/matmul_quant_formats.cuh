@@ -127,7 +127,6 @@ __device__ __forceinline__ unsigned int mlx_code(const unsigned int (&q)[Bits], 
 template <int Bits>
 struct MlxFormat {
   static constexpr bool kMlx = true;
-  static constexpr int kBits = Bits;
   static constexpr int kSegs = 1;
   static constexpr int kUnitElems = 32;
   // 2-, 4-, 6- and 8-bit segments are 8-byte multiples at 8-byte aligned offsets (16-byte for
@@ -253,7 +252,8 @@ struct Q8_0Format {
     unsigned int qs[4];
     load_bytes_u16<16>(b + 2 + 16 * half, qs);
 #pragma unroll
-    for (int i = 0; i < 16; ++i) out[i] = d * int8_bits_to_f32(byte_of(qs, i));
+    for (int i = 0; i < 16; ++i)
+      out[i] = d * int8_bits_to_f32(byte_of(qs, i));
   }
 };
 
