@@ -4,10 +4,12 @@
 
 #include <string>
 
+#include "mlxn/core/device.h"
 #include "mlxn/core/error.h"
 #include "mlxn/ops/elementwise.h"
 #include "mlxn/ops/ggml_matmul.h"
 #include "mlxn/ops/matmul.h"
+#include "mlxn/ops/quantized_matmul.h"
 
 namespace mlxn::engine {
 
@@ -43,7 +45,26 @@ Buffer row_view(const Buffer& b, std::int64_t row0, std::int64_t rows, const cha
 
 }  // namespace
 
-void Linear::apply(CommandEncoder& encoder, const Buffer& x, const Buffer& y) const {
+void Linear::apply(CommandEncoder& encoder, const Buffer& x, const Buffer& y,
+                   const Buffer& workspace) const {
+  const std::int64_t m = x.shape().empty() ? 0 : x.numel() / x.shape().back();
+  if (kind != WeightKind::Dense && workspace.valid() && m >= kDequantGemmMinRows &&
+      encoder.device().backend() == Backend::Cuda && workspace.dtype() == x.dtype() &&
+      workspace.numel() >= out * in) {
+    const Buffer w = workspace.view(0, static_cast<std::size_t>(out * in) * dtype_size(x.dtype()),
+                                    x.dtype(), {out, in});
+    if (kind == WeightKind::MlxQuant) {
+      ops::dequantize(encoder, quant, w);
+    } else {
+      ops::ggml_dequantize(encoder, ggml, ggml_type, w);
+    }
+    if (bias.valid()) {
+      ops::matmul(encoder, x, w, bias, y);
+    } else {
+      ops::matmul(encoder, x, w, y);
+    }
+    return;
+  }
   switch (kind) {
     case WeightKind::Dense:
       if (bias.valid()) {

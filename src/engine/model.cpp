@@ -427,6 +427,24 @@ Model Model::finish(std::unique_ptr<Impl> impl, BlockFeatures features, DType ca
   m.chunk = std::min(options.prefill_chunk, m.context);
   m.cache = KvCache::create(m.device, config, {m.context, m.chunk, cache_dtype});
   m.scratch = ForwardScratch::create(m.device, config, m.dtype, m.chunk);
+  // Prefill chunks on CUDA decode quantized layer weights for the dense matmul (Linear::apply):
+  // one workspace of the largest such weight. The lm head is left out (at 128k vocab it would
+  // take a 1 GB workspace; its prefill rows are rarely more than the last one).
+  if (m.device.backend() == Backend::Cuda && m.chunk >= kDequantGemmMinRows) {
+    std::int64_t largest = 0;
+    const auto consider = [&largest](const Linear& l) {
+      if (l.kind != WeightKind::Dense) largest = std::max(largest, l.out * l.in);
+    };
+    for (const LayerWeights& layer : m.weights.layers) {
+      for (const Linear* l : {&layer.attn.q, &layer.attn.k, &layer.attn.v, &layer.attn.o}) {
+        consider(*l);
+      }
+      if (layer.mlp) {
+        for (const Linear* l : {&layer.mlp->gate, &layer.mlp->up, &layer.mlp->down}) consider(*l);
+      }
+    }
+    if (largest > 0) m.scratch.weight_workspace = m.device.alloc(m.dtype, {largest});
+  }
 
   m.ids = m.device.alloc(DType::I32, {m.context + 1});
   std::vector<std::int32_t> pos(static_cast<std::size_t>(m.context));

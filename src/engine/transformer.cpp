@@ -77,9 +77,9 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
   const BlockFeatures& f = ctx.features;
   const auto eps = static_cast<float>(c.rms_norm_eps);
   const std::int64_t n = buf.n_tokens;
-  w.q.apply(enc, buf.xn, buf.q);
-  w.k.apply(enc, buf.xn, buf.k);
-  w.v.apply(enc, buf.xn, buf.v);
+  w.q.apply(enc, buf.xn, buf.q, buf.weight_workspace);
+  w.k.apply(enc, buf.xn, buf.k, buf.weight_workspace);
+  w.v.apply(enc, buf.xn, buf.v, buf.weight_workspace);
   const Buffer q = heads(buf.q, c.n_heads, c.head_dim);
   const Buffer k = heads(buf.k, c.n_kv_heads, c.head_dim);
   const Buffer v = heads(buf.v, c.n_kv_heads, c.head_dim);
@@ -112,16 +112,16 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
     o.window = window;
     ops::attention_prefill_cached(enc, q, cache.k, cache.v, kv_len, where.pos0, attn, o);
   }
-  w.o.apply(enc, buf.attn, buf.proj);
+  w.o.apply(enc, buf.attn, buf.proj, buf.weight_workspace);
 }
 
 // Dense gated MLP: buf.xn -> buf.proj.
 void encode_mlp(CommandEncoder& enc, const BlockContext& ctx, const MlpWeights& w,
                 const ChunkBuffers& buf) {
-  w.gate.apply(enc, buf.xn, buf.gate);
-  w.up.apply(enc, buf.xn, buf.up);
+  w.gate.apply(enc, buf.xn, buf.gate, buf.weight_workspace);
+  w.up.apply(enc, buf.xn, buf.up, buf.weight_workspace);
   encode_activation(enc, ctx.features.activation, buf.gate, buf.up, buf.gate);
-  w.down.apply(enc, buf.gate, buf.proj);
+  w.down.apply(enc, buf.gate, buf.proj, buf.weight_workspace);
 }
 
 // Routed experts (Qwen3-MoE): softmax router, top-k, gated expert MLPs, weighted sum.
@@ -211,6 +211,7 @@ ChunkBuffers chunk_buffers(const ForwardScratch& s, const io::ModelConfig& c, st
   b.expert_up = head_view(s.expert_up, {n, k, c.moe_intermediate_size});
   b.expert_out = head_view(s.expert_out, {n, k, c.hidden_size});
   b.decode_workspace = s.decode_workspace;
+  b.weight_workspace = s.weight_workspace;
   return b;
 }
 

@@ -71,6 +71,25 @@ void dispatch(CommandEncoder& enc, const Buffer& x, const Buffer& w, io::GgmlTyp
 
 }  // namespace
 
+void ggml_dequantize(CommandEncoder& enc, const Buffer& w, io::GgmlType type, const Buffer& out) {
+  constexpr const char* kOp = "ggml_dequantize";
+  // out plays x's part in the checks: its last dim is k.
+  const WeightDims d = check_weight(kOp, out, w, type, false);
+  if (out.shape() != Shape{d.n, d.k}) {
+    detail::matmul_fail(kOp, "out must be " + shape_to_string(Shape{d.n, d.k}) + ", got " +
+                                 shape_to_string(out.shape()));
+  }
+  QuantMatmulParams p{};
+  p.n = d.n;
+  p.k = d.k;
+  p.n_experts = 1;
+  p.ggml_type = static_cast<std::int32_t>(type);
+  const Kernel& kernel = enc.device().kernels().get(
+      "ggml_dequant",
+      Specialization().set("dtype", out.dtype()).set("type", io::ggml_type_name(type)));
+  enc.dispatch(kernel, {Arg::out(out), Arg::in(w)}, p, kOp);
+}
+
 bool ggml_matmul_supports(io::GgmlType type) {
   switch (type) {
     case io::GgmlType::Q4_0:

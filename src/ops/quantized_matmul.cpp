@@ -106,6 +106,29 @@ void quantized_matmul(CommandEncoder& enc, const Buffer& x, const QuantizedWeigh
   dispatch(enc, x, w, nullptr, out, p, "quantized_matmul");
 }
 
+void dequantize(CommandEncoder& enc, const QuantizedWeight& w, const Buffer& out) {
+  constexpr const char* kOp = "dequantize";
+  const WeightDims d = check_weight(kOp, w, false);
+  detail::require_float(kOp, "out", out);
+  if (out.shape() != Shape{d.n, d.k}) {
+    detail::matmul_fail(kOp, "out must be " + shape_to_string(Shape{d.n, d.k}) + ", got " +
+                                 shape_to_string(out.shape()));
+  }
+  QuantMatmulParams p{};
+  p.n = d.n;
+  p.k = d.k;
+  p.n_experts = 1;
+  p.bits = w.bits;
+  p.group_size = w.group_size;
+  p.scale_type = scale_type_of(w.scales.dtype());
+  const Kernel& kernel = enc.device().kernels().get(
+      "quantized_dequant",
+      Specialization().set("dtype", out.dtype()).set("bits", std::int64_t{w.bits}));
+  // out takes the place of x (binding 0), so the weight bindings are those of quantized_matmul.
+  enc.dispatch(kernel, {Arg::out(out), Arg::in(w.packed), Arg::in(w.scales), Arg::in(w.biases)}, p,
+               kOp);
+}
+
 void quantized_matmul_id(CommandEncoder& enc, const Buffer& x, const QuantizedWeight& w,
                          const Buffer& ids, const Buffer& out) {
   const WeightDims d = check_weight("quantized_matmul_id", w, true);

@@ -131,6 +131,69 @@ TEST_P(LinearTest, GgmlBlocksWithAndWithoutBias) {
   }
 }
 
+// With a workspace, a quantized Linear on CUDA applied to kDequantGemmMinRows rows or more
+// decodes its weight there and runs the dense matmul (dequantize + matmul dispatches); fewer
+// rows, or the CPU, keep the quantized kernel. Either way: the same product.
+TEST_P(LinearTest, QuantizedWithWorkspaceMatchesReference) {
+  std::mt19937 rng = mlxn::test::seeded_rng();
+  const bool cuda = device().backend() == Backend::Cuda;
+  Weight mlx = mlx_weight(device(), {40, 256}, 4, 64, rng);
+  Weight q4 = ggml_weight(device(), io::GgmlType::Q4_0, {40, 256}, rng);
+  Weight q6 = ggml_weight(device(), io::GgmlType::Q6_K, {40, 256}, rng);
+  std::vector<std::pair<Linear, const Weight*>> cases;
+  Linear l;
+  l.kind = WeightKind::MlxQuant;
+  l.in = 256;
+  l.out = 40;
+  l.quant = mlx.quant;
+  cases.emplace_back(l, &mlx);
+  for (auto [type, w] : {std::pair{io::GgmlType::Q4_0, &q4}, std::pair{io::GgmlType::Q6_K, &q6}}) {
+    Linear g;
+    g.kind = WeightKind::Ggml;
+    g.in = 256;
+    g.out = 40;
+    g.ggml = w->ggml;
+    g.ggml_type = type;
+    cases.emplace_back(g, w);
+  }
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    Buffer workspace = device().alloc(dtype, {40 * 256});
+    for (auto& [lin, w] : cases) {
+      for (bool with_bias : {false, true}) {
+        Linear lb = lin;
+        std::vector<double> bv;
+        if (with_bias) std::tie(lb.bias, bv) = bias(40, dtype, rng);
+        for (std::int64_t m : {kDequantGemmMinRows - 1, kDequantGemmMinRows, std::int64_t{48}}) {
+          SCOPED_TRACE(
+              std::string(dtype_name(dtype)) +
+              (lb.kind == WeightKind::MlxQuant ? " mlx4" : " " + io::ggml_type_name(lb.ggml_type)) +
+              (with_bias ? " bias" : "") + " m=" + std::to_string(m));
+          const auto x = mlxn::test::round_to(
+              dtype, mlxn::test::random_floats(rng, static_cast<std::size_t>(m * 256)));
+          std::size_t dispatches = 0;
+          const auto y =
+              test::run_linear(device(), dtype, x, m, 256, 40,
+                               [&](CommandEncoder& e, const Buffer& xb, const Buffer& out) {
+                                 lb.apply(e, xb, out, workspace);
+                                 dispatches = e.pending_dispatches();
+                               });
+          EXPECT_LT(rel_l2(y, matmul_ref(x, w->values, m, 40, 256, with_bias ? &bv : nullptr)),
+                    mlxn::test::dtype_tolerance(dtype, 1e-5));
+          const bool decoded = cuda && m >= kDequantGemmMinRows;
+          // Quantized kernel: 1 dispatch, +1 for the bias add. Decoded: dequantize + matmul
+          // (+1 where the GEMM's epilogue cannot take the bias).
+          if (decoded) {
+            EXPECT_GE(dispatches, 2u);
+            EXPECT_LE(dispatches, with_bias ? 3u : 2u);
+          } else {
+            EXPECT_EQ(dispatches, with_bias ? 2u : 1u);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_P(LinearTest, RowsAreZeroCopyPartsOfEveryKind) {
   std::mt19937 rng = mlxn::test::seeded_rng();
   const std::int64_t n = 16, k = 256, row0 = 6, rows = 7;

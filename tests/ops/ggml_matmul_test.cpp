@@ -229,6 +229,42 @@ TEST(GgmlMatmulEncoderTest, TestBlocksMatchIoDequantizer) {
 
 class GgmlMatmulTest : public BackendTest {};
 
+// ops::ggml_dequantize writes the blocks' values (the test's own decoding), rounded once to the
+// output dtype.
+TEST_P(GgmlMatmulTest, DequantizeMatchesTheTestsOwnDecoding) {
+  auto rng = test::seeded_rng();
+  for (GgmlType type : kTypes) {
+    const std::int64_t n = 7;
+    const std::int64_t k = odd_k(type, io::ggml_type_traits(type).block_size == 32 ? 5 : 3);
+    const GgmlWeight w = make_weight(rng, type, 1, n, k);
+    Buffer wb = upload_weight(device(), w);
+    for (DType dt : kFloatTypes) {
+      SCOPED_TRACE(describe(type, dt, 0, n, k));
+      Buffer out = test::poisoned(device(), dt, {n, k});
+      CommandEncoder enc = device().command_encoder();
+      ops::ggml_dequantize(enc, wb, type, out);
+      enc.commit_and_wait();
+      const std::vector<float> got = test::download(out);
+      const double ulp = dt == DType::F32 ? 1.2e-7 : dt == DType::F16 ? 9.8e-4 : 7.9e-3;
+      std::int64_t bad = 0;
+      for (std::int64_t i = 0; i < n * k; ++i) {
+        const double want = w.dense[static_cast<std::size_t>(i)];
+        if (std::abs(got[i] - want) > ulp * std::abs(want) + 1e-6) ++bad;
+      }
+      EXPECT_EQ(bad, 0) << bad << " of " << n * k << " elements off by more than an ulp";
+    }
+  }
+  // An unsupported type and a wrong shape are refused before anything runs.
+  const GgmlWeight w = make_weight(rng, GgmlType::Q8_0, 1, 4, 64);
+  Buffer wb = upload_weight(device(), w);
+  CommandEncoder enc = device().command_encoder();
+  Buffer out = device().alloc(DType::F32, {4, 64});
+  MLXN_EXPECT_ERROR(ops::ggml_dequantize(enc, wb, GgmlType::Q4_1, out), ErrorKind::Unsupported);
+  Buffer wrong = device().alloc(DType::F32, {3, 64});
+  MLXN_EXPECT_ERROR(ops::ggml_dequantize(enc, wb, GgmlType::Q8_0, wrong),
+                    ErrorKind::InvalidArgument);
+}
+
 TEST_P(GgmlMatmulTest, EveryTypeMatchesFloat64Reference) {
   auto rng = test::seeded_rng();
   for (GgmlType type : kTypes) {

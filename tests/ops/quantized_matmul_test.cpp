@@ -243,6 +243,55 @@ TEST_P(QuantizedMatmulTest, WeightsFromIoQuantizerMatchIoDequantizer) {
   EXPECT_LE(test::rel_l2(test::download(out), ref), 1e-5);
 }
 
+// ops::dequantize writes the matrix the matmul multiplies by: every bits / group / scale dtype /
+// output dtype against the test's own scale * q + bias (float64), rounded once to the output.
+TEST_P(QuantizedMatmulTest, DequantizeMatchesTheTestsOwnDecoding) {
+  auto rng = test::seeded_rng();
+  const std::int64_t n = 11, k = 384;
+  for (int bits : {2, 3, 4, 5, 6, 8}) {
+    for (int group : {32, 64, 128}) {
+      for (DType sd : {DType::F32, DType::BF16}) {
+        const MlxWeight w = make_weight(rng, bits, group, 1, n, k, sd);
+        const ops::QuantizedWeight q = upload_weight(device(), w);
+        for (DType dt : kFloatTypes) {
+          SCOPED_TRACE("bits " + std::to_string(bits) + " group " + std::to_string(group) +
+                       " scales " + std::string(dtype_name(sd)) + " out " +
+                       std::string(dtype_name(dt)));
+          Buffer out = test::poisoned(device(), dt, {n, k});
+          CommandEncoder enc = device().command_encoder();
+          ops::dequantize(enc, q, out);
+          enc.commit_and_wait();
+          const std::vector<float> got = test::download(out);
+          // One rounding of a value computed in f32 (fused or not): within one unit in the last
+          // place of the output dtype, plus f32 noise.
+          const double ulp = dt == DType::F32 ? 1.2e-7 : dt == DType::F16 ? 9.8e-4 : 7.9e-3;
+          std::int64_t bad = 0;
+          for (std::int64_t i = 0; i < n * k; ++i) {
+            const double want = w.dense[static_cast<std::size_t>(i)];
+            if (std::abs(got[i] - want) > ulp * std::abs(want) + 1e-6) ++bad;
+          }
+          EXPECT_EQ(bad, 0) << bad << " of " << n * k << " elements off by more than an ulp";
+        }
+      }
+    }
+  }
+}
+
+TEST_P(QuantizedMatmulTest, DequantizeRejectsBadArguments) {
+  auto rng = test::seeded_rng();
+  const MlxWeight w = make_weight(rng, 4, 64, 1, 8, 128, DType::F32);
+  const ops::QuantizedWeight q = upload_weight(device(), w);
+  CommandEncoder enc = device().command_encoder();
+  Buffer wrong_shape = device().alloc(DType::F32, {8, 64});
+  MLXN_EXPECT_ERROR(ops::dequantize(enc, q, wrong_shape), ErrorKind::InvalidArgument);
+  Buffer not_float = device().alloc(DType::I32, {8, 128});
+  MLXN_EXPECT_ERROR(ops::dequantize(enc, q, not_float), ErrorKind::UnsupportedDType);
+  ops::QuantizedWeight bad = q;
+  bad.bits = 7;
+  Buffer out = device().alloc(DType::F32, {8, 128});
+  MLXN_EXPECT_ERROR(ops::dequantize(enc, bad, out), ErrorKind::QuantConfig);
+}
+
 TEST_P(QuantizedMatmulTest, RejectsBadArguments) {
   auto rng = test::seeded_rng();
   const MlxWeight w = make_weight(rng, 4, 64, 1, 8, 128, DType::F32);

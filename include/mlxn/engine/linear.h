@@ -12,6 +12,12 @@
 
 namespace mlxn::engine {
 
+/// Rows of x from which a quantized Linear on CUDA decodes its weight and runs the dense matmul
+/// (given a workspace). Break-even, H100: decoding costs ~2.6 bytes of traffic a weight (~0.9
+/// ps), the tiled kernel ~2m FLOP at ~70 TFLOP/s and cuBLASLt ~2m FLOP at ~700 TFLOP/s, so the
+/// decode pays for itself from m ~ 33.
+inline constexpr std::int64_t kDequantGemmMinRows = 32;
+
 /// How a weight is stored on the device.
 enum class WeightKind { Dense, MlxQuant, Ggml };
 
@@ -27,7 +33,12 @@ struct Linear {
   Buffer bias;                                 // optional [out] in the compute dtype
 
   /// out = x @ W^T (+ bias). x: [m, in], out: [m, out], both in the compute dtype.
-  void apply(CommandEncoder& encoder, const Buffer& x, const Buffer& out) const;
+  /// `workspace` (optional, compute dtype, at least out * in elements): on CUDA, a quantized
+  /// weight applied to kDequantGemmMinRows rows or more is first decoded into it and multiplied
+  /// by the dense matmul (cuBLASLt's tensor cores), which beats the quantized tiled kernel once
+  /// the decode is shared by that many rows.
+  void apply(CommandEncoder& encoder, const Buffer& x, const Buffer& out,
+             const Buffer& workspace = {}) const;
   /// Output rows [row0, row0 + rows) as a Linear sharing this one's memory (zero-copy): splits
   /// fused projections (Phi-3's qkv_proj and gate_up_proj) into their parts at load time.
   Linear rows(std::int64_t row0, std::int64_t rows) const;

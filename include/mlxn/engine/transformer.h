@@ -33,6 +33,10 @@ struct ForwardScratch {
   Buffer expert_gate, expert_up;  // [max_tokens, top_k, moe_intermediate]
   Buffer expert_out;              // [max_tokens, top_k, hidden]
   Buffer decode_workspace;        // f32 split-KV decode scratch (CUDA only; empty on the CPU)
+  // Compute dtype, the largest quantized layer weight (out * in): where Linear::apply decodes a
+  // weight for the dense matmul of a prefill chunk. Empty unless the model sets it (CUDA,
+  // quantized layer weights, chunks of kDequantGemmMinRows tokens or more).
+  Buffer weight_workspace;
 
   /// Allocates the buffers of `config` in `dtype` for max_tokens tokens.
   static ForwardScratch create(Device& device, const io::ModelConfig& config, DType dtype,
@@ -54,6 +58,7 @@ struct ChunkBuffers {
   Buffer expert_gate, expert_up;  // [n, top_k, moe_intermediate]
   Buffer expert_out;              // [n, top_k, hidden]
   Buffer decode_workspace;
+  Buffer weight_workspace;  // ForwardScratch::weight_workspace, whole
 };
 
 /// The first n_tokens rows of `scratch` (1 <= n_tokens <= scratch.max_tokens).

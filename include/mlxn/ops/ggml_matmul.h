@@ -9,6 +9,11 @@
 namespace mlxn::ops {
 
 /// True for the GGML types ggml_matmul runs natively: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K.
+/// out = dequant(w) as [n, k] in out's float dtype (k = out's last dim), for the types
+/// ggml_matmul supports: see ops::dequantize for why.
+void ggml_dequantize(CommandEncoder& encoder, const Buffer& w, io::GgmlType type,
+                     const Buffer& out);
+
 bool ggml_matmul_supports(io::GgmlType type);
 
 /// out = x @ dequant(w)^T. x: [..., k] (f32/f16/bf16; leading dims are the m rows), k a multiple

@@ -29,4 +29,9 @@ void quantized_matmul(CommandEncoder& encoder, const Buffer& x, const QuantizedW
 void quantized_matmul_id(CommandEncoder& encoder, const Buffer& x, const QuantizedWeight& w,
                          const Buffer& ids, const Buffer& out);
 
+/// out = dequant(w), the [n, k] matrix quantized_matmul multiplies by, in out's float dtype
+/// (scale * q + bias in f32, rounded once). For many rows of x it is cheaper to dequantize once
+/// and run the dense matmul (tensor cores on CUDA) than to decode inside the quantized kernel.
+void dequantize(CommandEncoder& encoder, const QuantizedWeight& w, const Buffer& out);
+
 }  // namespace mlxn::ops

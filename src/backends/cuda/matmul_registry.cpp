@@ -47,6 +47,12 @@ void register_matmul_kernels(KernelRegistry& registry) {
   registry.register_factory("quantized_matmul", factory([](DType d, const Specialization& s) {
                               return mlx_quant_tiled_configure(d, bits_of(s));
                             }));
+  registry.register_factory("quantized_dequant", factory([](DType d, const Specialization& s) {
+                              return mlx_quant_dequant_configure(d, bits_of(s));
+                            }));
+  registry.register_factory("ggml_dequant", factory([](DType d, const Specialization& s) {
+                              return ggml_quant_dequant_configure(d, type_of(s));
+                            }));
   registry.register_factory("ggml_matvec", factory([](DType d, const Specialization& s) {
                               return ggml_quant_matvec_configure(d, type_of(s));
                             }));

@@ -153,6 +153,48 @@ void ggml_quantized(const KernelArgs& a) {
   quantized<T>(a, "ggml_matmul", 2, rows);
 }
 
+// dequantize / ggml_dequantize: every weight row decoded to f32 as above, then rounded once to
+// out's dtype. Bindings: out, then the weight's (as quantized_matmul's, out in x's place).
+template <class T, class Rows>
+void dequantized(const KernelArgs& a, const Rows& rows) {
+  const auto& p = a.params_as<ops::QuantMatmulParams>();
+  T* out = a.ptr<T>(0);
+  parallel_for(p.n, row_grain(p.k), [&](std::int64_t lo, std::int64_t hi) {
+    std::vector<float> wr(static_cast<std::size_t>(p.k));
+    for (std::int64_t j = lo; j < hi; ++j) {
+      rows(j, wr.data());
+      for (std::int64_t c = 0; c < p.k; ++c) out[j * p.k + c] = from_f32<T>(wr[c]);
+    }
+  });
+}
+
+template <class T>
+void mlx_dequant(const KernelArgs& a) {
+  const auto& p = a.params_as<ops::QuantMatmulParams>();
+  dequantized<T>(
+      a, MlxRows{a.ptr<const std::uint32_t>(1), a.ptr<const void>(2), a.ptr<const void>(3), &p});
+}
+
+template <class T>
+void ggml_dequant(const KernelArgs& a) {
+  const auto& p = a.params_as<ops::QuantMatmulParams>();
+  const auto type = static_cast<io::GgmlType>(p.ggml_type);
+  dequantized<T>(a, GgmlRows{a.ptr<const std::byte>(1), type,
+                             static_cast<std::int64_t>(io::ggml_row_size(type, p.k)), p.k});
+}
+
+KernelFn mlx_dequant_kernel(DType dtype) {
+  return dispatch_float<KernelFn>(dtype, [](auto tag) {
+    return static_cast<KernelFn>(&mlx_dequant<typename decltype(tag)::type>);
+  });
+}
+
+KernelFn ggml_dequant_kernel(DType dtype) {
+  return dispatch_float<KernelFn>(dtype, [](auto tag) {
+    return static_cast<KernelFn>(&ggml_dequant<typename decltype(tag)::type>);
+  });
+}
+
 template <KernelFn (*Lookup)(DType)>
 KernelFactory by_dtype() {
   return [](const Specialization& spec) -> const void* {
@@ -187,6 +229,8 @@ void register_matmul_kernels(KernelRegistry& registry) {
   registry.register_factory("ggml_matvec", by_dtype<ggml_matmul_kernel>());
   registry.register_factory("ggml_matmul", by_dtype<ggml_matmul_kernel>());
   registry.register_factory("matmul_id", by_dtype<matmul_id_kernel>());
+  registry.register_factory("quantized_dequant", by_dtype<mlx_dequant_kernel>());
+  registry.register_factory("ggml_dequant", by_dtype<ggml_dequant_kernel>());
 }
 
 }  // namespace mlxn::cpu

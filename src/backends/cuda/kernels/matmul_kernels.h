@@ -29,10 +29,14 @@ ConfigureFn dense_matmul_id_configure(DType dtype);
 /// MLX affine quantized matvec / tiled matmul for `bits` (ops::QuantMatmulParams).
 ConfigureFn mlx_quant_matvec_configure(DType dtype, int bits);
 ConfigureFn mlx_quant_tiled_configure(DType dtype, int bits);
+/// MLX affine weight decoded to a dense [n, k] matrix (ops::dequantize).
+ConfigureFn mlx_quant_dequant_configure(DType dtype, int bits);
 /// GGML quantized matvec / tiled matmul for the type named `type` ("q4_0", "q8_0", "q4_k",
 /// "q5_k", "q6_k").
 ConfigureFn ggml_quant_matvec_configure(DType dtype, const std::string& type);
 ConfigureFn ggml_quant_tiled_configure(DType dtype, const std::string& type);
+/// GGML blocks decoded to a dense [n, k] matrix (ops::ggml_dequantize).
+ConfigureFn ggml_quant_dequant_configure(DType dtype, const std::string& type);
 
 /// Registers the family's kernel names with a CUDA registry.
 void register_matmul_kernels(KernelRegistry& registry);

@@ -1,18 +1,24 @@
-// Instantiations of the quantized matvec and tiled kernels for MLX affine weights, bits 2-8.
+// Instantiations of the quantized matvec, tiled and dequantize kernels for MLX affine weights,
+// bits 2-8.
 #include "backends/cuda/kernels/matmul_kernels.h"
+#include "backends/cuda/kernels/matmul_quant_dequant.cuh"
 #include "backends/cuda/kernels/matmul_quant_matvec.cuh"
 #include "backends/cuda/kernels/matmul_quant_tiled.cuh"
 
 namespace mlxn::cuda {
 namespace {
 
-template <class T, bool kTiled>
+enum class Kind { Matvec, Tiled, Dequant };
+
+template <class T, Kind kKind>
 ConfigureFn for_bits(int bits) {
   using namespace qmm;
   switch (bits) {
-#define MLXN_MLX_BITS(B) \
-  case B:                \
-    return kTiled ? &quant_tiled_config<T, MlxFormat<B>> : &quant_matvec_config<T, MlxFormat<B>>;
+#define MLXN_MLX_BITS(B)                                                     \
+  case B:                                                                    \
+    return kKind == Kind::Tiled     ? &quant_tiled_config<T, MlxFormat<B>>   \
+           : kKind == Kind::Dequant ? &quant_dequant_config<T, MlxFormat<B>> \
+                                    : &quant_matvec_config<T, MlxFormat<B>>;
     MLXN_MLX_BITS(2)
     MLXN_MLX_BITS(3)
     MLXN_MLX_BITS(4)
@@ -25,15 +31,15 @@ ConfigureFn for_bits(int bits) {
   }
 }
 
-template <bool kTiled>
+template <Kind kKind>
 ConfigureFn for_dtype(DType dtype, int bits) {
   switch (dtype) {
     case DType::F32:
-      return for_bits<float, kTiled>(bits);
+      return for_bits<float, kKind>(bits);
     case DType::F16:
-      return for_bits<__half, kTiled>(bits);
+      return for_bits<__half, kKind>(bits);
     case DType::BF16:
-      return for_bits<__nv_bfloat16, kTiled>(bits);
+      return for_bits<__nv_bfloat16, kKind>(bits);
     default:
       return nullptr;
   }
@@ -42,11 +48,15 @@ ConfigureFn for_dtype(DType dtype, int bits) {
 }  // namespace
 
 ConfigureFn mlx_quant_matvec_configure(DType dtype, int bits) {
-  return for_dtype<false>(dtype, bits);
+  return for_dtype<Kind::Matvec>(dtype, bits);
 }
 
 ConfigureFn mlx_quant_tiled_configure(DType dtype, int bits) {
-  return for_dtype<true>(dtype, bits);
+  return for_dtype<Kind::Tiled>(dtype, bits);
+}
+
+ConfigureFn mlx_quant_dequant_configure(DType dtype, int bits) {
+  return for_dtype<Kind::Dequant>(dtype, bits);
 }
 
 }  // namespace mlxn::cuda
