@@ -1,7 +1,5 @@
 // Instantiations of the quantized matvec, tiled and dequantize kernels for MLX affine weights,
 // bits 2-8.
-#include <cstdlib>
-
 #include "backends/cuda/kernels/matmul_kernels.h"
 #include "backends/cuda/kernels/matmul_quant_dequant.cuh"
 #include "backends/cuda/kernels/matmul_quant_matvec.cuh"
@@ -50,21 +48,6 @@ ConfigureFn for_dtype(DType dtype, int bits) {
 }  // namespace
 
 ConfigureFn mlx_quant_matvec_configure(DType dtype, int bits) {
-  // MLXN_QMV_LEGACY_DECODE=1: the 4-bit mat-vec with the code-by-code decode, to measure the
-  // byte-permute decode against it in one run (not a user setting).
-  static const bool legacy = std::getenv("MLXN_QMV_LEGACY_DECODE") != nullptr;
-  if (legacy && bits == 4) {
-    switch (dtype) {
-      case DType::F32:
-        return &qmm::quant_matvec_config<float, qmm::MlxFormat<4, false>>;
-      case DType::F16:
-        return &qmm::quant_matvec_config<__half, qmm::MlxFormat<4, false>>;
-      case DType::BF16:
-        return &qmm::quant_matvec_config<__nv_bfloat16, qmm::MlxFormat<4, false>>;
-      default:
-        return nullptr;
-    }
-  }
   return for_dtype<Kind::Matvec>(dtype, bits);
 }
 

@@ -124,9 +124,7 @@ __device__ __forceinline__ unsigned int mlx_code(const unsigned int (&q)[Bits], 
   return v & ((1u << Bits) - 1u);
 }
 
-// kPermuteDecode: 4-bit unit_dot through dot4 (the default); false keeps the code-by-code decode,
-// for a side-by-side measurement only.
-template <int Bits, bool kPermuteDecode = true>
+template <int Bits>
 struct MlxFormat {
   static constexpr bool kMlx = true;
   static constexpr int kSegs = 1;
@@ -157,38 +155,10 @@ struct MlxFormat {
     load(v, row, unit, q);
     float s, b;
     scale_bias(v, row, unit, s, b);
-    if constexpr (Bits == 4 && kPermuteDecode) {
-      return fmaf(s, dot4(q, x[0], xsum[0]), b * xsum[0]);
-    } else {
-      float dot = 0.0f;
+    float dot = 0.0f;
 #pragma unroll
-      for (int j = 0; j < 32; ++j) dot = fmaf(x[0][j], code_to_f32(mlx_code<Bits>(q, j)), dot);
-      return fmaf(s, dot, b * xsum[0]);
-    }
-  }
-
-  // sum_j x_j q_j for 32 4-bit codes in two instructions a code. The profile of the mat-vec
-  // (docs/perf.md) showed the integer pipe busiest, so the codes are not cut out one by one:
-  // masking a word with 0x0F0F0F0F (and its 4-bit shift) leaves four codes a word in byte lanes,
-  // and one byte permute puts a code into bits 16-23 under the bits 0x3F000000, which reads as
-  // the float f = 0.5 + q / 256 exactly. Then sum_j x_j q_j = 256 * sum_j x_j f_j - 128 * sum_j
-  // x_j: the subtraction cancels about 4 bits (q / 256 is at most 0.06 of f), leaving a
-  // relative error near 1e-6, far inside the op's 1e-5 bound.
-  __device__ static float dot4(const unsigned int (&q)[4], const float (&x)[32], float xsum) {
-    float acc = 0.0f;
-#pragma unroll
-    for (int w = 0; w < 4; ++w) {
-      const unsigned int even = q[w] & 0x0F0F0F0Fu;        // codes 8w + 0, 2, 4, 6
-      const unsigned int odd = (q[w] >> 4) & 0x0F0F0F0Fu;  // codes 8w + 1, 3, 5, 7
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        // Result bytes: 0x00 (byte 4 of the pair), 0x00, lane i of the codes, 0x3F (byte 7).
-        const unsigned int sel = 0x7044u | (static_cast<unsigned int>(i) << 8);
-        acc = fmaf(x[8 * w + 2 * i], __int_as_float(__byte_perm(even, 0x3F000000u, sel)), acc);
-        acc = fmaf(x[8 * w + 2 * i + 1], __int_as_float(__byte_perm(odd, 0x3F000000u, sel)), acc);
-      }
-    }
-    return fmaf(256.0f, acc, -128.0f * xsum);
+    for (int j = 0; j < 32; ++j) dot = fmaf(x[0][j], code_to_f32(mlx_code<Bits>(q, j)), dot);
+    return fmaf(s, dot, b * xsum[0]);
   }
 
   __device__ static void dequant16(const WeightView& v, long long row, long long seg, int half,
@@ -282,7 +252,8 @@ struct Q8_0Format {
     unsigned int qs[4];
     load_bytes_u16<16>(b + 2 + 16 * half, qs);
 #pragma unroll
-    for (int i = 0; i < 16; ++i) out[i] = d * int8_bits_to_f32(byte_of(qs, i));
+    for (int i = 0; i < 16; ++i)
+      out[i] = d * int8_bits_to_f32(byte_of(qs, i));
   }
 };
 
