@@ -466,8 +466,7 @@ Model Model::load(const std::filesystem::path& path, const ModelOptions& options
   auto impl = std::make_unique<Impl>(Device::open(options.backend));
   Impl& m = *impl;
   m.config = dir.config();
-  m.dtype = options.compute_dtype.value_or(m.device.backend() == Backend::Cuda ? DType::BF16
-                                                                               : DType::F32);
+  m.dtype = resolved_compute_dtype(options, m.device.backend());
   const DType cache_dtype = options.cache_dtype.value_or(m.dtype);
   check_dtypes(where, m.dtype, cache_dtype);
   // Validates the tensors against the architecture (ModelDir::check_weights) before uploading.
@@ -505,6 +504,10 @@ const BlockFeatures& Model::features() const {
 Device& Model::device() {
   return impl_->device;
 }
+DType resolved_compute_dtype(const ModelOptions& options, Backend backend) {
+  return options.compute_dtype.value_or(backend == Backend::Cuda ? DType::BF16 : DType::F32);
+}
+
 DType Model::compute_dtype() const {
   return impl_->dtype;
 }

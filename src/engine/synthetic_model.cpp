@@ -335,8 +335,7 @@ Model make_synthetic_model(std::string_view preset, SyntheticQuant quant,
                            const ModelOptions& options, std::uint64_t seed) {
   io::ModelConfig config = synthetic_config(preset);
   Device device = Device::open(options.backend);
-  const DType dtype =
-      options.compute_dtype.value_or(device.backend() == Backend::Cuda ? DType::BF16 : DType::F32);
+  const DType dtype = resolved_compute_dtype(options, device.backend());
   ModelWeights weights = make_synthetic_weights(config, quant, device, dtype, seed);
   return Model::from_weights(std::move(config), std::move(weights), std::move(device), options);
 }

@@ -32,6 +32,10 @@ struct ModelOptions {
   LoadProgress progress;
 };
 
+/// The compute dtype `options` ask for on `backend` (an opened device's): the explicit one, else
+/// bf16 on CUDA and f32 on the CPU.
+DType resolved_compute_dtype(const ModelOptions& options, Backend backend);
+
 /// How forward_and_sample picks the next token (the generator fills it per step from
 /// SamplingParams): penalties (ops::apply_penalties), then argmax when temperature <= 0, else
 /// ops::sample with the draw's uniform `u`.
