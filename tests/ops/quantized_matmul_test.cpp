@@ -177,6 +177,45 @@ TEST_P(QuantizedMatmulTest, LongRowsAndManyOutputs) {
   }
 }
 
+// Views whose first byte is not 16-byte aligned (x one element in, the packed words one word in)
+// must take the kernels' narrow-load paths and still match; n of 1 and 3 leave most rows of a
+// block or warp empty.
+TEST_P(QuantizedMatmulTest, UnalignedViewsMatchFloat64Reference) {
+  auto rng = test::seeded_rng();
+  const std::int64_t k = 256, m = 2;
+  for (int bits : {3, 4, 8}) {
+    for (DType dt : kFloatTypes) {
+      for (std::int64_t n : {1, 3, 37}) {
+        SCOPED_TRACE(describe(dt, bits, 64, m, n, k, DType::BF16) + " unaligned");
+        const MlxWeight w = make_weight(rng, bits, 64, 1, n, k, DType::BF16);
+        const std::int64_t words = k * bits / 32;
+        std::vector<std::uint32_t> packed = pack_bits(w.codes, n, k, bits);
+        packed.insert(packed.begin(), 0xDEADBEEFu);
+        Buffer all_words = device().alloc(DType::U32, {n * words + 1});
+        all_words.write(packed);
+        ops::QuantizedWeight q;
+        q.packed =
+            all_words.view(4, static_cast<std::size_t>(n * words) * 4, DType::U32, {n, words});
+        q.scales = test::upload(device(), w.scales, DType::BF16, {n, k / 64});
+        q.biases = test::upload(device(), w.biases, DType::BF16, {n, k / 64});
+        q.bits = bits;
+        q.group_size = 64;
+        const auto x_all = test::round_to(dt, test::random_floats(rng, m * k + 1));
+        const std::vector<float> x(x_all.begin() + 1, x_all.end());
+        Buffer x_buf = test::upload(device(), x_all, dt, {m * k + 1});
+        const std::size_t es = dtype_size(dt);
+        Buffer xb = x_buf.view(es, static_cast<std::size_t>(m * k) * es, dt, {m, k});
+        Buffer out = test::poisoned(device(), dt, {m, n});
+        CommandEncoder enc = device().command_encoder();
+        ops::quantized_matmul(enc, xb, q, out);
+        enc.commit_and_wait();
+        EXPECT_LE(test::rel_l2(test::download(out), reference(w, x, m, 1, false, {})),
+                  test::dtype_tolerance(dt, 1e-5));
+      }
+    }
+  }
+}
+
 TEST_P(QuantizedMatmulTest, ExpertRoutedMatchesFloat64Reference) {
   auto rng = test::seeded_rng();
   const std::int64_t experts = 5, top_k = 2, n = 45;

@@ -1,6 +1,7 @@
 // Instantiations of the quantized matvec, tiled and dequantize kernels for MLX affine weights,
 // bits 2-8.
 #include "backends/cuda/kernels/matmul_kernels.h"
+#include "backends/cuda/kernels/matmul_mlx_matvec.cuh"
 #include "backends/cuda/kernels/matmul_quant_dequant.cuh"
 #include "backends/cuda/kernels/matmul_quant_matvec.cuh"
 #include "backends/cuda/kernels/matmul_quant_tiled.cuh"
@@ -13,6 +14,9 @@ enum class Kind { Matvec, Tiled, Dequant };
 template <class T, Kind kKind>
 ConfigureFn for_bits(int bits) {
   using namespace qmm;
+  // 4 and 8 bits, what MLX models ship in, have their own mat-vec (matmul_mlx_matvec.cuh).
+  if (kKind == Kind::Matvec && bits == 4) return &mlx_matvec_config<T, 4, kMlxMvRows, kMlxMvUnroll>;
+  if (kKind == Kind::Matvec && bits == 8) return &mlx_matvec_config<T, 8, kMlxMvRows, kMlxMvUnroll>;
   switch (bits) {
 #define MLXN_MLX_BITS(B)                                                     \
   case B:                                                                    \
