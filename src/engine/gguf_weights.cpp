@@ -1,6 +1,7 @@
 // GGUF weight binding: projections whose GGML type the matmul kernels run natively stay in their
 // blocks (u8 rows of whole blocks); every other tensor -- float tensors, norms, the embedding
 // table, and projections of other GGML types -- is dequantized on the host to the compute dtype.
+// Projections fused by rows (q/k/v, gate/up) are written part by part into one buffer each.
 #include <string>
 
 #include "mlxn/core/error.h"
@@ -58,6 +59,63 @@ class GgufSource final : public WeightSource {
       l.dense = dense(w);
     }
     if (bias) l.bias = dense(*bias);
+    return l;
+  }
+
+  LinearFormat linear_format(const LinearBinding& b) const override {
+    const io::TensorBinding& w = *b.weight;
+    const io::GgufTensorInfo& t = info(w);
+    LinearFormat f;
+    f.out = w.expected.shape.front();
+    f.in = w.expected.shape.back();
+    f.has_bias = b.bias != nullptr;
+    if (ops::ggml_matmul_supports(t.type)) {
+      f.kind = WeightKind::Ggml;
+      f.dtype = DType::U8;
+      f.ggml_type = t.type;
+      f.row_bytes = static_cast<std::int64_t>(io::ggml_row_size(t.type, t.dims.front()));
+    } else {
+      f.kind = WeightKind::Dense;  // dequantized: parts of any dequantizable types stack
+      f.dtype = up_.compute_dtype();
+    }
+    return f;
+  }
+
+  Linear fused_linear(std::span<const LinearBinding> parts) override {
+    const LinearFormat first = linear_format(parts.front());
+    Linear l;
+    l.kind = first.kind;
+    l.in = first.in;
+    l.ggml_type = first.ggml_type;
+    for (const LinearBinding& p : parts) l.out += p.weight->expected.shape.front();
+    if (first.kind == WeightKind::Ggml) {
+      l.ggml = up_.alloc(DType::U8, {l.out, first.row_bytes});
+    } else {
+      l.dense = up_.alloc(up_.compute_dtype(), {l.out, l.in});
+    }
+    if (first.has_bias) l.bias = up_.alloc(up_.compute_dtype(), {l.out});
+    // Each part goes straight from the file to its rows; progress counts part by part.
+    std::int64_t row0 = 0;
+    for (const LinearBinding& p : parts) {
+      const std::int64_t rows = p.weight->expected.shape.front();
+      const Linear dst = l.rows(row0, rows);
+      const io::GgufTensorInfo& t = info(*p.weight);
+      if (first.kind == WeightKind::Ggml) {
+        const std::span<const std::byte> data = file_.tensor_data(t);
+        if (data.size() != dst.ggml.size_bytes()) {
+          fail(ErrorKind::Format, t.name,
+               std::to_string(data.size()) + " bytes do not fill its " + std::to_string(rows) +
+                   " rows of the projection it is fused into");
+        }
+        Buffer blocks = dst.ggml;
+        blocks.write(data.data(), data.size());
+        up_.finish(blocks);
+      } else {
+        write_dequantized(dst.dense, *p.weight);
+      }
+      if (p.bias) write_dequantized(dst.bias, *p.bias);
+      row0 += rows;
+    }
     return l;
   }
 
@@ -131,15 +189,34 @@ class GgufSource final : public WeightSource {
     return up_.upload_bytes(file_.tensor_data(t), DType::U8, std::move(lead));
   }
 
-  Buffer dense(const io::TensorBinding& b) {
+  // The tensor of `b`, checked to be one the host can dequantize.
+  const io::GgufTensorInfo& dequantizable(const io::TensorBinding& b) const {
     const io::GgufTensorInfo& t = info(b);
     if (!io::ggml_can_dequantize(t.type)) {
       fail(ErrorKind::Unsupported, t.name,
            "GGML type " + io::ggml_type_name(t.type) +
                " cannot be dequantized (supported: " + dequantizable_types() + ")");
     }
+    return t;
+  }
+
+  Buffer dense(const io::TensorBinding& b) {
+    const io::GgufTensorInfo& t = dequantizable(b);
     return up_.upload_ggml_dequantized(t.type, file_.tensor_data(t),
                                        static_cast<std::int64_t>(t.dims.front()), b.expected.shape);
+  }
+
+  // The tensor of `b` dequantized into `dst` (rows of a fused buffer); counted for progress.
+  void write_dequantized(const Buffer& dst, const io::TensorBinding& b) {
+    const io::GgufTensorInfo& t = dequantizable(b);
+    if (static_cast<std::int64_t>(t.n_elements) != dst.numel()) {
+      fail(ErrorKind::Format, t.name,
+           std::to_string(t.n_elements) + " elements do not fill its " +
+               shape_to_string(dst.shape()) + " rows of the projection it is fused into");
+    }
+    write_ggml_dequantized(dst, 0, t.type, file_.tensor_data(t),
+                           static_cast<std::int64_t>(t.dims.front()));
+    up_.finish(dst);
   }
 
   const io::GgufFile& file_;

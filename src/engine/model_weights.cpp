@@ -1,6 +1,8 @@
 // load_model_weights: walks a family's decoder layout (embedding, layers, final norm, output
 // head) over the validated tensor bindings and lets the file format's WeightSource upload each
-// tensor. Fused projections (Phi-3) are split here, once, for both formats.
+// tensor. Projections that read one input (q/k/v, gate/up) are kept fused -- as Phi-3 stores
+// them, or stacked at upload where the parts' storage allows (fused_projections.h) -- and split
+// into zero-copy row views here, once, for both formats.
 #include "mlxn/engine/model_weights.h"
 
 #include <memory>
@@ -8,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fused_projections.h"
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/error.h"
 #include "mlxn/ops/elementwise.h"
@@ -17,6 +20,7 @@ namespace mlxn::engine {
 
 namespace {
 
+using detail::LinearBinding;
 using detail::TensorRole;
 using detail::WeightSource;
 
@@ -109,6 +113,10 @@ class LayoutLoader {
     return src_.linear(bindings_.at(module + ".weight"), bindings_.find(module + ".bias"));
   }
 
+  LinearBinding binding(const std::string& module) const {
+    return {&bindings_.at(module + ".weight"), bindings_.find(module + ".bias")};
+  }
+
   // Rows of a fused projection; GGML kernels need each part to start 4-byte aligned, which
   // holds for every real model (row bytes of 128-multiple widths) but is checked here, at load.
   Linear part(const Linear& fused, std::int64_t row0, std::int64_t rows, const std::string& name) {
@@ -143,14 +151,18 @@ class LayoutLoader {
     const std::int64_t q_rows = c_.n_heads * c_.head_dim, kv_rows = c_.n_kv_heads * c_.head_dim;
     if (c_.arch == io::Architecture::Phi3) {
       const std::string name = bindings_.at(a + "qkv_proj.weight").stored_name;
-      const Linear qkv = linear(a + "qkv_proj");
-      at.q = part(qkv, 0, q_rows, name);
-      at.k = part(qkv, q_rows, kv_rows, name);
-      at.v = part(qkv, q_rows + kv_rows, kv_rows, name);
+      at.qkv = linear(a + "qkv_proj");
+      at.q = part(at.qkv, 0, q_rows, name);
+      at.k = part(at.qkv, q_rows, kv_rows, name);
+      at.v = part(at.qkv, q_rows + kv_rows, kv_rows, name);
     } else {
-      at.q = linear(a + "q_proj");
-      at.k = linear(a + "k_proj");
-      at.v = linear(a + "v_proj");
+      const LinearBinding parts[] = {binding(a + "q_proj"), binding(a + "k_proj"),
+                                     binding(a + "v_proj")};
+      detail::FusedProjections p = detail::load_projections(src_, parts);
+      at.qkv = std::move(p.fused);
+      at.q = std::move(p.parts[0]);
+      at.k = std::move(p.parts[1]);
+      at.v = std::move(p.parts[2]);
     }
     at.o = linear(a + "o_proj");
     if (c_.qk_norm) {
@@ -164,13 +176,16 @@ class LayoutLoader {
     if (c_.arch == io::Architecture::Phi3) {
       // gate_up_proj holds the gate rows first, then the up rows (transformers' chunk(2)).
       const std::string name = bindings_.at(m + "gate_up_proj.weight").stored_name;
-      const Linear gate_up = linear(m + "gate_up_proj");
+      mlp.gate_up = linear(m + "gate_up_proj");
       const std::int64_t f = c_.intermediate_size;
-      mlp.gate = part(gate_up, 0, f, name);
-      mlp.up = part(gate_up, f, f, name);
+      mlp.gate = part(mlp.gate_up, 0, f, name);
+      mlp.up = part(mlp.gate_up, f, f, name);
     } else {
-      mlp.gate = linear(m + "gate_proj");
-      mlp.up = linear(m + "up_proj");
+      const LinearBinding parts[] = {binding(m + "gate_proj"), binding(m + "up_proj")};
+      detail::FusedProjections p = detail::load_projections(src_, parts);
+      mlp.gate_up = std::move(p.fused);
+      mlp.gate = std::move(p.parts[0]);
+      mlp.up = std::move(p.parts[1]);
     }
     mlp.down = linear(m + "down_proj");
     return mlp;

@@ -1,5 +1,6 @@
 // Safetensors weight binding (Hugging Face and mlx-lm): float tensors converted to the compute
-// dtype, MLX-quantized modules uploaded as stored (packed u32 codes, scales and biases), and
+// dtype, MLX-quantized modules uploaded as stored (packed u32 codes, scales and biases),
+// projections fused by rows (q/k/v, gate/up) uploaded part by part into one buffer each, and
 // Hugging Face per-expert MoE tensors stacked into one buffer per projection.
 #include <string>
 #include <vector>
@@ -51,6 +52,65 @@ class SafetensorsSource final : public WeightSource {
       l.dense = dense(w);
     }
     if (bias) l.bias = dense(*bias);
+    return l;
+  }
+
+  LinearFormat linear_format(const LinearBinding& b) const override {
+    const io::TensorBinding& w = *b.weight;
+    LinearFormat f;
+    f.out = w.expected.shape.front();
+    f.in = w.expected.shape.back();
+    f.has_bias = b.bias != nullptr;
+    if (w.quant) {
+      const QuantTensors q = quant(w);
+      f.kind = WeightKind::MlxQuant;
+      f.dtype = *io::to_dtype(q.scales->dtype);
+      f.bits = q.params.bits;
+      f.group_size = q.params.group_size;
+    } else {
+      f.kind = WeightKind::Dense;
+      f.dtype = up_.compute_dtype();
+    }
+    return f;
+  }
+
+  Linear fused_linear(std::span<const LinearBinding> parts) override {
+    const LinearFormat first = linear_format(parts.front());
+    Linear l;
+    l.kind = first.kind;
+    l.in = first.in;
+    for (const LinearBinding& p : parts) l.out += p.weight->expected.shape.front();
+    if (first.kind == WeightKind::Dense) {
+      l.dense = up_.alloc(up_.compute_dtype(), {l.out, l.in});
+    } else {
+      const QuantTensors q0 = quant(*parts.front().weight);
+      l.quant.bits = first.bits;
+      l.quant.group_size = first.group_size;
+      l.quant.packed = up_.alloc(DType::U32, {l.out, q0.packed->shape.back()});
+      l.quant.scales = up_.alloc(first.dtype, {l.out, q0.scales->shape.back()});
+      l.quant.biases = up_.alloc(first.dtype, {l.out, q0.biases->shape.back()});
+    }
+    if (first.has_bias) l.bias = up_.alloc(up_.compute_dtype(), {l.out});
+    // Each part goes straight from the file to its rows; progress counts part by part.
+    std::int64_t row0 = 0;
+    for (const LinearBinding& p : parts) {
+      const std::int64_t rows = p.weight->expected.shape.front();
+      const Linear dst = l.rows(row0, rows);
+      if (first.kind == WeightKind::Dense) {
+        write_float(dst.dense, 0, float_view(*p.weight));
+        up_.finish(dst.dense);
+      } else {
+        const QuantTensors q = quant(*p.weight);
+        write_rows(dst.quant.packed, *q.packed);
+        write_rows(dst.quant.scales, *q.scales);
+        write_rows(dst.quant.biases, *q.biases);
+      }
+      if (p.bias) {
+        write_float(dst.bias, 0, float_view(*p.bias));
+        up_.finish(dst.bias);
+      }
+      row0 += rows;
+    }
     return l;
   }
 
@@ -173,7 +233,8 @@ class SafetensorsSource final : public WeightSource {
     return q;
   }
 
-  Buffer dense(const io::TensorBinding& b) {
+  // A float tensor the compute dtype can be converted from.
+  const io::TensorView& float_view(const io::TensorBinding& b) const {
     const io::TensorView& t = view(b.stored_name);
     if (t.dtype != io::TensorDType::F64 && t.dtype != io::TensorDType::F32 &&
         t.dtype != io::TensorDType::F16 && t.dtype != io::TensorDType::BF16) {
@@ -181,7 +242,22 @@ class SafetensorsSource final : public WeightSource {
            "cannot convert " + std::string(io::tensor_dtype_name(t.dtype)) + " to " +
                std::string(dtype_name(up_.compute_dtype())));
     }
-    return up_.upload_float(t, b.expected.shape);
+    return t;
+  }
+
+  Buffer dense(const io::TensorBinding& b) {
+    return up_.upload_float(float_view(b), b.expected.shape);
+  }
+
+  // Stored bytes of `t` into `dst`, rows of a fused buffer of t's dtype; counted for progress.
+  void write_rows(Buffer dst, const io::TensorView& t) {
+    if (t.bytes.size() != dst.size_bytes() || io::to_dtype(t.dtype) != dst.dtype()) {
+      fail(ErrorKind::Format, t.name,
+           "does not match the " + shape_to_string(dst.shape()) + " " +
+               std::string(dtype_name(dst.dtype())) + " rows of the projection it is fused into");
+    }
+    dst.write(t.bytes.data(), t.bytes.size());
+    up_.finish(dst);
   }
 
   Buffer raw(const io::TensorView& t) {

@@ -295,14 +295,18 @@ ModelWeights make_synthetic_weights(const io::ModelConfig& c, SyntheticQuant qua
     LayerWeights& l = w.layers.emplace_back();
     l.attn_norm = f.constant(h, 1.0f);
     l.ffn_norm = f.constant(h, 1.0f);
-    l.attn.q = f.linear(quant, q, h);
-    l.attn.k = f.linear(quant, kv, h);
-    l.attn.v = f.linear(quant, kv, h);
+    // q/k/v and gate/up fused, as the loader stores a real model's (model_weights.h).
+    l.attn.qkv = f.linear(quant, q + 2 * kv, h);
+    l.attn.q = l.attn.qkv.rows(0, q);
+    l.attn.k = l.attn.qkv.rows(q, kv);
+    l.attn.v = l.attn.qkv.rows(q + kv, kv);
     l.attn.o = f.linear(quant, h, q);
     MlpWeights& m = l.mlp.emplace();
-    m.gate = f.linear(quant, c.intermediate_size, h);
-    m.up = f.linear(quant, c.intermediate_size, h);
-    m.down = f.linear(quant, h, c.intermediate_size);
+    const std::int64_t ffn = c.intermediate_size;
+    m.gate_up = f.linear(quant, 2 * ffn, h);
+    m.gate = m.gate_up.rows(0, ffn);
+    m.up = m.gate_up.rows(ffn, ffn);
+    m.down = f.linear(quant, h, ffn);
   }
   w.final_norm = f.constant(h, 1.0f);
   w.lm_head = f.linear(quant, c.vocab_size, h);

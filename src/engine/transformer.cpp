@@ -1,6 +1,8 @@
 // The shared decoder-block builder: embedding, one decoder layer (pre-norm or Gemma's sandwich
 // norms, qk-norm, RoPE, KV-cache append, cached attention, dense or routed-expert MLP) and the
-// output head, encoded with the ops library.
+// output head, encoded with the ops library. A decode step (one token) runs the fused q/k/v and
+// gate/up projections where the weights have them: at batch 1 each small mat-vec is latency
+// bound, so one over all the rows saves a launch and a tail per part.
 #include "mlxn/engine/transformer.h"
 
 #include <string>
@@ -44,6 +46,14 @@ Buffer head_view(const Buffer& b, Shape shape) {
   return b.view(0, bytes, b.dtype(), std::move(shape));
 }
 
+// Elements [col0, col0 + cols) of a one-row buffer [1, width], as [1, cols]: one part of a fused
+// projection's output.
+Buffer row_part(const Buffer& row, std::int64_t col0, std::int64_t cols) {
+  const std::size_t es = dtype_size(row.dtype());
+  return row.view(static_cast<std::size_t>(col0) * es, static_cast<std::size_t>(cols) * es,
+                  row.dtype(), {1, cols});
+}
+
 // [n, a * b] viewed as [n, a, b] (what rope, qk_norm and attention take).
 Buffer heads(const Buffer& b, std::int64_t n_heads, std::int64_t head_dim) {
   return b.reshape({b.shape()[0], n_heads, head_dim});
@@ -52,6 +62,17 @@ Buffer heads(const Buffer& b, std::int64_t n_heads, std::int64_t head_dim) {
 [[noreturn]] void missing(std::int64_t layer, const char* what) {
   throw Error(ErrorKind::InvalidArgument,
               "layer " + std::to_string(layer) + ": weights have no " + what);
+}
+
+// A fused projection must produce exactly the row its scratch buffer holds.
+void check_fused_rows(std::int64_t layer, const char* what, const Linear& fused,
+                      const Buffer& row) {
+  if (fused.out != row.shape().back()) {
+    throw Error(ErrorKind::InvalidArgument, "layer " + std::to_string(layer) + ": the fused " +
+                                                what + " projection has " +
+                                                std::to_string(fused.out) + " rows, the config " +
+                                                std::to_string(row.shape().back()));
+  }
 }
 
 void encode_activation(CommandEncoder& enc, FfnActivation act, const Buffer& gate, const Buffer& up,
@@ -77,12 +98,23 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
   const BlockFeatures& f = ctx.features;
   const auto eps = static_cast<float>(c.rms_norm_eps);
   const std::int64_t n = buf.n_tokens;
-  w.q.apply(enc, buf.xn, buf.q, buf.weight_workspace);
-  w.k.apply(enc, buf.xn, buf.k, buf.weight_workspace);
-  w.v.apply(enc, buf.xn, buf.v, buf.weight_workspace);
-  const Buffer q = heads(buf.q, c.n_heads, c.head_dim);
-  const Buffer k = heads(buf.k, c.n_kv_heads, c.head_dim);
-  const Buffer v = heads(buf.v, c.n_kv_heads, c.head_dim);
+  Buffer q_out = buf.q, k_out = buf.k, v_out = buf.v;
+  if (n == 1 && w.qkv.valid() && buf.qkv.valid()) {
+    // Decode: one mat-vec over all q/k/v rows (each alone is latency bound); q, k and v are
+    // then views of its output row, which rope and qk_norm update in place as they would buf.q.
+    check_fused_rows(layer, "q/k/v", w.qkv, buf.qkv);
+    w.qkv.apply(enc, buf.xn, buf.qkv);
+    q_out = row_part(buf.qkv, 0, w.q.out);
+    k_out = row_part(buf.qkv, w.q.out, w.k.out);
+    v_out = row_part(buf.qkv, w.q.out + w.k.out, w.v.out);
+  } else {
+    w.q.apply(enc, buf.xn, buf.q, buf.weight_workspace);
+    w.k.apply(enc, buf.xn, buf.k, buf.weight_workspace);
+    w.v.apply(enc, buf.xn, buf.v, buf.weight_workspace);
+  }
+  const Buffer q = heads(q_out, c.n_heads, c.head_dim);
+  const Buffer k = heads(k_out, c.n_kv_heads, c.head_dim);
+  const Buffer v = heads(v_out, c.n_kv_heads, c.head_dim);
   if (f.qk_norm) {
     if (!w.q_norm.valid() || !w.k_norm.valid()) missing(layer, "q_norm/k_norm for qk-norm");
     ops::qk_norm(enc, q, w.q_norm, q, eps, ctx.norm_weight);
@@ -116,12 +148,21 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
 }
 
 // Dense gated MLP: buf.xn -> buf.proj.
-void encode_mlp(CommandEncoder& enc, const BlockContext& ctx, const MlpWeights& w,
-                const ChunkBuffers& buf) {
-  w.gate.apply(enc, buf.xn, buf.gate, buf.weight_workspace);
-  w.up.apply(enc, buf.xn, buf.up, buf.weight_workspace);
-  encode_activation(enc, ctx.features.activation, buf.gate, buf.up, buf.gate);
-  w.down.apply(enc, buf.gate, buf.proj, buf.weight_workspace);
+void encode_mlp(CommandEncoder& enc, const BlockContext& ctx, std::int64_t layer,
+                const MlpWeights& w, const ChunkBuffers& buf) {
+  Buffer gate = buf.gate, up = buf.up;
+  if (buf.n_tokens == 1 && w.gate_up.valid() && buf.gate_up.valid()) {
+    // Decode: one mat-vec over the gate and up rows; the activation lands in the gate half.
+    check_fused_rows(layer, "gate/up", w.gate_up, buf.gate_up);
+    w.gate_up.apply(enc, buf.xn, buf.gate_up);
+    gate = row_part(buf.gate_up, 0, w.gate.out);
+    up = row_part(buf.gate_up, w.gate.out, w.up.out);
+  } else {
+    w.gate.apply(enc, buf.xn, buf.gate, buf.weight_workspace);
+    w.up.apply(enc, buf.xn, buf.up, buf.weight_workspace);
+  }
+  encode_activation(enc, ctx.features.activation, gate, up, gate);
+  w.down.apply(enc, gate, buf.proj, buf.weight_workspace);
 }
 
 // Routed experts (Qwen3-MoE): softmax router, top-k, gated expert MLPs, weighted sum.
@@ -148,7 +189,7 @@ void encode_moe(CommandEncoder& enc, const BlockContext& ctx, const MoeWeights& 
 }  // namespace
 
 ForwardScratch ForwardScratch::create(Device& device, const io::ModelConfig& c, DType dtype,
-                                      std::int64_t max_tokens) {
+                                      std::int64_t max_tokens, const ModelWeights& weights) {
   if (max_tokens < 1) {
     throw Error(ErrorKind::InvalidArgument,
                 "ForwardScratch: max_tokens must be >= 1, got " + std::to_string(max_tokens));
@@ -167,6 +208,14 @@ ForwardScratch ForwardScratch::create(Device& device, const io::ModelConfig& c, 
     s.gate = device.alloc(dtype, {m, c.intermediate_size});
     s.up = device.alloc(dtype, {m, c.intermediate_size});
   }
+  bool fused_qkv = false, fused_gate_up = false;
+  for (const LayerWeights& l : weights.layers) {
+    fused_qkv = fused_qkv || l.attn.qkv.valid();
+    fused_gate_up = fused_gate_up || (l.mlp && l.mlp->gate_up.valid());
+  }
+  // One row: only decode steps apply the fused projections.
+  if (fused_qkv) s.qkv = device.alloc(dtype, {1, (c.n_heads + 2 * c.n_kv_heads) * c.head_dim});
+  if (fused_gate_up) s.gate_up = device.alloc(dtype, {1, 2 * c.intermediate_size});
   if (any_moe_layer(c)) {
     const std::int64_t k = c.n_experts_per_tok;
     s.router_logits = device.alloc(DType::F32, {m, c.n_experts});
@@ -203,6 +252,8 @@ ChunkBuffers chunk_buffers(const ForwardScratch& s, const io::ModelConfig& c, st
   b.proj = head_view(s.proj, {n, c.hidden_size});
   b.gate = head_view(s.gate, {n, c.intermediate_size});
   b.up = head_view(s.up, {n, c.intermediate_size});
+  b.qkv = s.qkv;
+  b.gate_up = s.gate_up;
   b.router_logits = head_view(s.router_logits, {n, c.n_experts});
   if (s.router_in.valid()) b.router_in = head_view(s.router_in, {n, c.hidden_size});
   b.expert_ids = head_view(s.expert_ids, {n, k});
@@ -263,7 +314,7 @@ void encode_layer(CommandEncoder& enc, const BlockContext& ctx, std::int64_t lay
   if (w.moe) {
     encode_moe(enc, ctx, *w.moe, buf);
   } else if (w.mlp) {
-    encode_mlp(enc, ctx, *w.mlp, buf);
+    encode_mlp(enc, ctx, layer, *w.mlp, buf);
   } else {
     missing(layer, "MLP or experts");
   }

@@ -18,6 +18,26 @@ namespace mlxn::engine::detail {
 /// What a tensor is used as; decides how a format stores it on the device.
 enum class TensorRole { Vector, Linear, Embedding };
 
+/// A projection's weight and its optional bias.
+struct LinearBinding {
+  const io::TensorBinding* weight = nullptr;
+  const io::TensorBinding* bias = nullptr;
+};
+
+/// How WeightSource::linear stores a projection on the device: what decides whether
+/// projections can share one allocation (fused_projections.h).
+struct LinearFormat {
+  WeightKind kind = WeightKind::Dense;
+  std::int64_t in = 0;
+  std::int64_t out = 0;
+  DType dtype = DType::F32;  // Dense: the compute dtype; MlxQuant: scales/biases; Ggml: u8
+  int bits = 0;              // MlxQuant
+  int group_size = 0;        // MlxQuant
+  io::GgmlType ggml_type = io::GgmlType::F32;  // Ggml
+  std::int64_t row_bytes = 0;                  // Ggml: bytes of one row of blocks
+  bool has_bias = false;
+};
+
 /// Binds tensors of one file format. Bindings come from ModelDir::check_weights, so names,
 /// shapes and quantization parameters are already validated; what is left to fail is what the
 /// kernels cannot run (errors name the file and the tensor).
@@ -34,6 +54,14 @@ class WeightSource {
   virtual Buffer vector(const io::TensorBinding& b) = 0;
   /// A projection [out, in] with an optional bias [out].
   virtual Linear linear(const io::TensorBinding& w, const io::TensorBinding* bias) = 0;
+  /// How linear() would store `b`, without uploading anything (throws what linear() would for
+  /// a tensor no kernel runs).
+  virtual LinearFormat linear_format(const LinearBinding& b) const = 0;
+  /// Projections stacked by output rows into one Linear: each buffer (dense rows, packed codes,
+  /// scales, biases, GGML blocks, bias) is allocated once for all parts and every part is
+  /// uploaded straight to its row offset -- no device copy, no second full-size allocation.
+  /// The parts' formats must pass can_fuse (fused_projections.h).
+  virtual Linear fused_linear(std::span<const LinearBinding> parts) = 0;
   /// Experts stored stacked [n_experts, out, in] (mlx-lm switch_mlp, GGUF *_exps).
   virtual ExpertLinear stacked_experts(const io::TensorBinding& w) = 0;
   /// Experts stored one tensor each [out, in] (Hugging Face mlp.experts.E.*), stacked here.

@@ -28,7 +28,8 @@ class Uploader {
 
   /// A zero-filled buffer that counts towards the total once `finish` is called on it.
   Buffer alloc(DType dtype, Shape shape);
-  /// Counts a filled buffer allocated by alloc() and reports progress.
+  /// Counts a filled buffer allocated by alloc(), or a filled view of part of one (the rows of
+  /// one part of a fused projection), and reports progress.
   void finish(const Buffer& buffer);
 
   /// The bytes as a new buffer of `dtype` and `shape` (sizes must match).

@@ -132,6 +132,36 @@ TEST_P(FamilyTest, PipelinedStepsMatchSynchronousSteps) {
   EXPECT_THROW(piped.queue_sample(penalized), Error);
 }
 
+// Greedy steps (which upload no settings) between sampled steps, pipelined: each sampled step
+// still reads its own settings from its slot, so the picks are the synchronous steps' picks.
+TEST_P(FamilyTest, PipelinedGreedyStepsBetweenSampledStepsKeepEachStepsSettings) {
+  const std::span<const std::int32_t> prompt(tokens_.data(), 9);
+  const auto step_at = [](int i) {
+    engine::SampleStep s;
+    if (i % 3 != 1) {  // steps 1, 4, 7 are greedy
+      s.temperature = 0.5f + 0.25f * static_cast<float>(i % 4);
+      s.top_k = 10 + 5 * i;
+      s.u = static_cast<float>((7 * i) % 10) / 10.0f + 0.05f;
+    }
+    return s;
+  };
+  Model sync = Model::load(path(), cpu_options(64));
+  std::vector<std::int32_t> want{sync.forward_and_sample(prompt, step_at(0))};
+  for (int i = 1; i < 9; ++i) {
+    want.push_back(sync.forward_and_sample({&want.back(), 1}, step_at(i)));
+  }
+
+  Model piped = Model::load(path(), cpu_options(64));
+  std::vector<std::int32_t> got{piped.forward_and_sample(prompt, step_at(0))};
+  piped.queue_sample(step_at(1));
+  for (int i = 2; i < 9; ++i) {
+    piped.queue_sample(step_at(i));
+    got.push_back(piped.take_sample());
+  }
+  got.push_back(piped.take_sample());
+  EXPECT_EQ(got, want);
+}
+
 // (c) Model::score against the float64 reference written from the transformers formulas.
 TEST_P(FamilyTest, ScoreMatchesFloat64Reference) {
   Model model = Model::load(path(), cpu_options(64));

@@ -100,6 +100,34 @@ TEST_P(SyntheticModelTest, CountsDecodeBytesFromTheStorageFormat) {
   EXPECT_GT(w.bytes, decode_weight_bytes(w));  // plus the rest of the embedding and the norms
 }
 
+// Like a loaded model's, q/k/v and gate/up are one allocation each with the parts as row views
+// (what `mlxn bench --synthetic` then measures: the fused decode mat-vecs).
+TEST_P(SyntheticModelTest, FusesQkvAndGateUp) {
+  const io::ModelConfig c = synthetic_config("tiny");
+  Device device = Device::open(Backend::Cpu);
+  const ModelWeights w = make_synthetic_weights(c, GetParam(), device, DType::F32, 0);
+  const std::int64_t q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  const auto storage = [](const Linear& l) -> const Buffer& {
+    return l.kind == WeightKind::Dense  ? l.dense
+           : l.kind == WeightKind::Ggml ? l.ggml
+                                        : l.quant.packed;
+  };
+  for (const LayerWeights& l : w.layers) {
+    ASSERT_TRUE(l.attn.qkv.valid());
+    EXPECT_EQ(l.attn.qkv.out, q + 2 * kv);
+    const std::size_t row = storage(l.attn.qkv).size_bytes() / static_cast<std::size_t>(q + 2 * kv);
+    for (auto [part, row0] :
+         {std::pair{&l.attn.q, std::int64_t{0}}, {&l.attn.k, q}, {&l.attn.v, q + kv}}) {
+      EXPECT_TRUE(storage(*part).same_storage(storage(l.attn.qkv)));
+      EXPECT_EQ(storage(*part).offset(), static_cast<std::size_t>(row0) * row);
+    }
+    ASSERT_TRUE(l.mlp && l.mlp->gate_up.valid());
+    EXPECT_EQ(l.mlp->gate_up.out, 2 * c.intermediate_size);
+    EXPECT_TRUE(storage(l.mlp->up).same_storage(storage(l.mlp->gate_up)));
+    EXPECT_EQ(storage(l.mlp->up).offset(), storage(l.mlp->gate_up).size_bytes() / 2);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllKinds, SyntheticModelTest,
                          ::testing::Values(SyntheticQuant::Mlx4, SyntheticQuant::Mlx8,
                                            SyntheticQuant::Bf16, SyntheticQuant::Q4_0),

@@ -32,6 +32,9 @@ struct Linear {
   io::GgmlType ggml_type = io::GgmlType::F32;  // Ggml: a type ops::ggml_matmul runs natively
   Buffer bias;                                 // optional [out] in the compute dtype
 
+  /// True when a weight is bound (a default-constructed Linear, e.g. an absent fused
+  /// projection, holds none).
+  bool valid() const { return dense.valid() || quant.packed.valid() || ggml.valid(); }
   /// out = x @ W^T (+ bias). x: [m, in], out: [m, out], both in the compute dtype.
   /// `workspace` (optional, compute dtype, at least out * in elements): on CUDA, a quantized
   /// weight applied to kDequantGemmMinRows rows or more is first decoded into it and multiplied
@@ -40,7 +43,7 @@ struct Linear {
   void apply(CommandEncoder& encoder, const Buffer& x, const Buffer& out,
              const Buffer& workspace = {}) const;
   /// Output rows [row0, row0 + rows) as a Linear sharing this one's memory (zero-copy): splits
-  /// fused projections (Phi-3's qkv_proj and gate_up_proj) into their parts at load time.
+  /// fused projections (q/k/v, gate/up) into the parts prefill applies one by one.
   Linear rows(std::int64_t row0, std::int64_t rows) const;
 };
 

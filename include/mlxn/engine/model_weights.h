@@ -23,14 +23,21 @@ struct EmbeddingWeights {
   std::optional<ops::QuantizedEmbedding> quant;  // set when stored MLX-quantized
 };
 
+/// q, k and v read the same normed input. Where their storage allows, they are one allocation
+/// (`qkv`, rows q then k then v) and q, k, v are row views of it: decode then runs one mat-vec
+/// instead of three latency-bound ones, prefill keeps applying the parts.
 struct AttentionWeights {
-  Linear q, k, v, o;  // Phi-3's fused qkv_proj arrives already split into q, k, v
+  Linear qkv;         // [q_rows + 2 * kv_rows, hidden], or invalid when the parts are separate
+  Linear q, k, v, o;  // q/k/v: views of qkv when it is valid
   Buffer q_norm;      // [head_dim] (qk-norm families) or empty
   Buffer k_norm;      // [head_dim] or empty
 };
 
+/// gate and up read the same input: one allocation `gate_up` (gate rows, then up rows) where
+/// their storage allows, with gate and up as its row views (as AttentionWeights::qkv).
 struct MlpWeights {
-  Linear gate, up, down;  // Phi-3's fused gate_up_proj arrives split (gate rows first)
+  Linear gate_up;  // [2 * intermediate, hidden], or invalid when the parts are separate
+  Linear gate, up, down;
 };
 
 struct MoeWeights {

@@ -26,6 +26,8 @@ struct ForwardScratch {
   Buffer k, v;                    // [max_tokens, n_kv_heads * head_dim]
   Buffer proj;                    // [max_tokens, hidden]: o_proj / MLP output
   Buffer gate, up;                // [max_tokens, intermediate] (when a layer is dense)
+  Buffer qkv;                     // [1, (n_heads + 2 * n_kv_heads) * head_dim] (fused, decode)
+  Buffer gate_up;                 // [1, 2 * intermediate] (fused, decode)
   Buffer router_logits;           // [max_tokens, n_experts] (MoE), f32
   Buffer router_in;               // [max_tokens, hidden] f32 copy of xn (MoE, non-f32 compute)
   Buffer expert_ids;              // i32 [max_tokens, top_k]
@@ -38,9 +40,10 @@ struct ForwardScratch {
   // quantized layer weights, chunks of kDequantGemmMinRows tokens or more).
   Buffer weight_workspace;
 
-  /// Allocates the buffers of `config` in `dtype` for max_tokens tokens.
+  /// Allocates the buffers of `config` in `dtype` for max_tokens tokens, and qkv / gate_up
+  /// where some layer of `weights` has the fused projection.
   static ForwardScratch create(Device& device, const io::ModelConfig& config, DType dtype,
-                               std::int64_t max_tokens);
+                               std::int64_t max_tokens, const ModelWeights& weights);
 };
 
 /// Views of a ForwardScratch for one chunk of n_tokens tokens, shaped as the ops take them.
@@ -51,6 +54,7 @@ struct ChunkBuffers {
   Buffer k, v;                    // [n, n_kv_heads, head_dim]
   Buffer proj;                    // [n, hidden]
   Buffer gate, up;                // [n, intermediate]
+  Buffer qkv, gate_up;            // ForwardScratch's one-row buffers (used when n == 1)
   Buffer router_logits;           // [n, n_experts], f32
   Buffer router_in;               // [n, hidden] f32, or empty when the compute dtype is f32
   Buffer expert_ids;              // i32 [n, top_k]
@@ -96,7 +100,8 @@ void encode_norm(CommandEncoder& encoder, const BlockContext& ctx, const Buffer&
                  const Buffer& weight, const Buffer& out);
 
 /// One decoder layer on buf.x in place: appends the chunk's K/V at its positions to `cache` and
-/// attends over positions [0, pos0 + n) (a decode kernel when n == 1).
+/// attends over positions [0, pos0 + n) (a decode kernel when n == 1). A single token (n == 1)
+/// goes through the fused q/k/v and gate/up projections where the layer has them.
 void encode_layer(CommandEncoder& encoder, const BlockContext& ctx, std::int64_t layer,
                   const LayerWeights& weights, const LayerCache& cache, const RopeBuffers& rope,
                   const ChunkPositions& where, const ChunkBuffers& buf);
