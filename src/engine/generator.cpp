@@ -93,8 +93,11 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
   // produces is result.tokens.size() + queued, which also picks its draw.
   const bool pipelined = options.pipelined && !penalize;
   std::int64_t queued = 0;
-  const auto queue_next = [&] {
-    const auto index = static_cast<std::int64_t>(result.tokens.size()) + queued;
+  // `unrecorded`: tokens already picked but not yet in result.tokens (1 right after prefill,
+  // whose pick is recorded at the top of the loop), so the first queued step is token 1 and
+  // draws uniform 1, as the synchronous path does.
+  const auto queue_next = [&](std::int64_t unrecorded) {
+    const auto index = static_cast<std::int64_t>(result.tokens.size()) + unrecorded + queued;
     if (params.max_tokens > 0 && index >= params.max_tokens) return;
     if (model_.cache().length() >= context) return;
     step.u = sample_uniform(params.seed, options.first_draw + static_cast<std::uint64_t>(index));
@@ -117,7 +120,7 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
   const Clock::time_point t_first = Clock::now();
   result.prefill_seconds = seconds_between(t_prefill, t_first);
   result.time_to_first_token_seconds = seconds_between(t_start, t_first);
-  if (pipelined) queue_next();
+  if (pipelined) queue_next(1);
 
   bool done = false;
   while (!done) {
@@ -149,7 +152,7 @@ GenerationResult Generator::generate(std::span<const std::int32_t> prompt,
     } else {
       const Clock::time_point t0 = Clock::now();
       if (pipelined && queued > 0) {
-        queue_next();  // the step after the next, submitted before waiting for the next
+        queue_next(0);  // the step after the next, submitted before waiting for the next
         token = model_.take_sample();
         --queued;
       } else {

@@ -237,6 +237,33 @@ TEST_F(GeneratorTest, SameSeedSameTokensDifferentSeedsDiffer) {
   }
 }
 
+// Pipelined sampled decoding (no penalties) draws the same uniform for each token as waiting
+// for every step does, so both pick the same tokens; the first queued step is token 1.
+TEST_F(GeneratorTest, PipelinedSamplingEqualsSynchronousSampling) {
+  Model model = load();
+  Generator gen(model);
+  SamplingParams p = full_params(7);
+  p.repetition_penalty = 1.0f;  // no penalties: the pipelined path
+  p.presence_penalty = 0.0f;
+  p.frequency_penalty = 0.0f;
+  p.temperature = 2.0f;  // flat enough that a wrong draw changes tokens
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.max_tokens = 24;
+  engine::GenerateOptions sync_options;
+  sync_options.pipelined = false;
+  const std::vector<std::int32_t> want = gen.generate(prompt_, p, {}, {}, {}, sync_options).tokens;
+  ASSERT_EQ(want.size(), 24u);
+  EXPECT_EQ(gen.generate(prompt_, p).tokens, want);
+  for (std::int64_t max_tokens : {1, 2, 3}) {
+    p.max_tokens = max_tokens;
+    const std::vector<std::int32_t> got = gen.generate(prompt_, p).tokens;
+    EXPECT_EQ(got, std::vector<std::int32_t>(want.begin(), want.begin() + max_tokens))
+        << "max_tokens " << max_tokens;
+  }
+}
+
 // The device path (penalties op + ops::sample, one id read back) picks, step after step, the
 // token a float64 host implementation picks from Model::forward's logits with the same uniform.
 TEST_F(GeneratorTest, MatchesFloat64HostSamplerStepByStep) {
