@@ -73,11 +73,15 @@ struct RopeState {
   Buffer inv_freq;              // f32 [rotary_dim / 2]
   float scale = 1.0f;
 
-  void update(std::int64_t seq_len) {
+  // `before_write` runs before a changed table is written: pipelined decode steps still in
+  // flight read the table they were queued with, so the caller waits for them first.
+  template <class BeforeWrite>
+  void update(std::int64_t seq_len, const BeforeWrite& before_write) {
     if (!uploaded.empty() && !length_dependent) return;
     ops::RopeTable t = ops::rope_inv_freq(config, seq_len);
     if (t.inv_freq != uploaded) {
-      inv_freq.write(t.inv_freq);  // no work is in flight between calls
+      before_write();
+      inv_freq.write(t.inv_freq);
       uploaded = std::move(t.inv_freq);
     }
     scale = t.attention_scale;
@@ -90,7 +94,7 @@ RopeState make_rope(Device& device, const ops::RopeConfig& config) {
   r.length_dependent = config.scaling == ops::RopeScaling::DynamicNtk ||
                        config.scaling == ops::RopeScaling::LongRope;
   r.inv_freq = device.alloc(DType::F32, {config.rotary_dim / 2});
-  r.update(1);  // validates the config now rather than at the first forward call
+  r.update(1, [] {});  // validates the config now rather than at the first forward call
   return r;
 }
 
@@ -200,7 +204,10 @@ struct Model::Impl {
 
   // Uploads a sampled step's settings and penalty pairs (one write); returns the pairs in use.
   // `slot` picks the settings buffer (pipelined steps alternate); only called with no step in
-  // flight that reads `slot`, and reallocation happens only with none in flight at all.
+  // flight that reads `slot`, and reallocation happens only with none in flight at all. A step
+  // that reads nothing from it (greedy, no penalties: encode_pick runs a plain argmax) skips the
+  // upload, a synchronous host-to-device write per token otherwise; a later step that samples
+  // writes its own slot before it is encoded.
   std::int64_t stage_step(const SampleStep& s, int slot = 0) {
     const std::int64_t n_pairs =
         has_penalties(s) ? static_cast<std::int64_t>(s.penalty_counts.size() / 2) : 0;
@@ -211,6 +218,7 @@ struct Model::Impl {
       pair_capacity = cap;
     }
     step = step_slots[slot];
+    if (n_pairs == 0 && !(s.temperature > 0.0f)) return 0;
     step_host.assign(static_cast<std::size_t>(kStepPairs + 2 * n_pairs), 0);
     const auto put_f32 = [&](std::int64_t slot, float v) {
       std::memcpy(&step_host[static_cast<std::size_t>(slot)], &v, 4);
@@ -253,8 +261,13 @@ struct Model::Impl {
   std::int32_t run(std::int64_t start, std::int64_t n, Head head, std::vector<float>* out,
                    const SampleStep* sample = nullptr, std::int64_t n_pairs = 0,
                    bool defer = false) {
-    rope_global.update(start + n);
-    rope_local.update(start + n);
+    // A length-dependent table (LongRoPE past its original length, dynamic NTK) changes between
+    // steps; queued steps must finish with the old one before it is overwritten.
+    const auto finish_queued = [this] {
+      for (Pending& p : pending) p.enc.wait();
+    };
+    rope_global.update(start + n, finish_queued);
+    rope_local.update(start + n, finish_queued);
     const RopeBuffers rope{rope_global.inv_freq, rope_global.scale, rope_local.inv_freq,
                            rope_local.scale};
     const BlockContext ctx = context_of();
@@ -426,7 +439,7 @@ Model Model::finish(std::unique_ptr<Impl> impl, BlockFeatures features, DType ca
   }
   m.chunk = std::min(options.prefill_chunk, m.context);
   m.cache = KvCache::create(m.device, config, {m.context, m.chunk, cache_dtype});
-  m.scratch = ForwardScratch::create(m.device, config, m.dtype, m.chunk);
+  m.scratch = ForwardScratch::create(m.device, config, m.dtype, m.chunk, m.weights);
   // Prefill chunks on CUDA decode quantized layer weights for the dense matmul (Linear::apply):
   // one workspace of the largest such weight. The lm head is left out (at 128k vocab it would
   // take a 1 GB workspace; its prefill rows are rarely more than the last one).
