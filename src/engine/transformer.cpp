@@ -64,14 +64,14 @@ Buffer heads(const Buffer& b, std::int64_t n_heads, std::int64_t head_dim) {
               "layer " + std::to_string(layer) + ": weights have no " + what);
 }
 
-// A fused projection must produce exactly the row its scratch buffer holds.
+// A fused projection must produce exactly the row its scratch buffer holds; checked once, when
+// the scratch is sized, not per layer per decode step.
 void check_fused_rows(std::int64_t layer, const char* what, const Linear& fused,
-                      const Buffer& row) {
-  if (fused.out != row.shape().back()) {
-    throw Error(ErrorKind::InvalidArgument, "layer " + std::to_string(layer) + ": the fused " +
-                                                what + " projection has " +
-                                                std::to_string(fused.out) + " rows, the config " +
-                                                std::to_string(row.shape().back()));
+                      std::int64_t width) {
+  if (fused.valid() && fused.out != width) {
+    throw Error(ErrorKind::InvalidArgument,
+                "layer " + std::to_string(layer) + ": the fused " + what + " projection has " +
+                    std::to_string(fused.out) + " rows, the config " + std::to_string(width));
   }
 }
 
@@ -102,7 +102,6 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
   if (n == 1 && w.qkv.valid() && buf.qkv.valid()) {
     // Decode: one mat-vec over all q/k/v rows (each alone is latency bound); q, k and v are
     // then views of its output row, which rope and qk_norm update in place as they would buf.q.
-    check_fused_rows(layer, "q/k/v", w.qkv, buf.qkv);
     w.qkv.apply(enc, buf.xn, buf.qkv);
     q_out = row_part(buf.qkv, 0, w.q.out);
     k_out = row_part(buf.qkv, w.q.out, w.k.out);
@@ -148,12 +147,11 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
 }
 
 // Dense gated MLP: buf.xn -> buf.proj.
-void encode_mlp(CommandEncoder& enc, const BlockContext& ctx, std::int64_t layer,
-                const MlpWeights& w, const ChunkBuffers& buf) {
+void encode_mlp(CommandEncoder& enc, const BlockContext& ctx, const MlpWeights& w,
+                const ChunkBuffers& buf) {
   Buffer gate = buf.gate, up = buf.up;
   if (buf.n_tokens == 1 && w.gate_up.valid() && buf.gate_up.valid()) {
     // Decode: one mat-vec over the gate and up rows; the activation lands in the gate half.
-    check_fused_rows(layer, "gate/up", w.gate_up, buf.gate_up);
     w.gate_up.apply(enc, buf.xn, buf.gate_up);
     gate = row_part(buf.gate_up, 0, w.gate.out);
     up = row_part(buf.gate_up, w.gate.out, w.up.out);
@@ -208,14 +206,20 @@ ForwardScratch ForwardScratch::create(Device& device, const io::ModelConfig& c, 
     s.gate = device.alloc(dtype, {m, c.intermediate_size});
     s.up = device.alloc(dtype, {m, c.intermediate_size});
   }
+  const std::int64_t qkv_width = (c.n_heads + 2 * c.n_kv_heads) * c.head_dim;
+  const std::int64_t gate_up_width = 2 * c.intermediate_size;
   bool fused_qkv = false, fused_gate_up = false;
-  for (const LayerWeights& l : weights.layers) {
+  for (std::size_t i = 0; i < weights.layers.size(); ++i) {
+    const LayerWeights& l = weights.layers[i];
+    const auto layer = static_cast<std::int64_t>(i);
+    check_fused_rows(layer, "q/k/v", l.attn.qkv, qkv_width);
     fused_qkv = fused_qkv || l.attn.qkv.valid();
+    if (l.mlp) check_fused_rows(layer, "gate/up", l.mlp->gate_up, gate_up_width);
     fused_gate_up = fused_gate_up || (l.mlp && l.mlp->gate_up.valid());
   }
   // One row: only decode steps apply the fused projections.
-  if (fused_qkv) s.qkv = device.alloc(dtype, {1, (c.n_heads + 2 * c.n_kv_heads) * c.head_dim});
-  if (fused_gate_up) s.gate_up = device.alloc(dtype, {1, 2 * c.intermediate_size});
+  if (fused_qkv) s.qkv = device.alloc(dtype, {1, qkv_width});
+  if (fused_gate_up) s.gate_up = device.alloc(dtype, {1, gate_up_width});
   if (any_moe_layer(c)) {
     const std::int64_t k = c.n_experts_per_tok;
     s.router_logits = device.alloc(DType::F32, {m, c.n_experts});
@@ -314,7 +318,7 @@ void encode_layer(CommandEncoder& enc, const BlockContext& ctx, std::int64_t lay
   if (w.moe) {
     encode_moe(enc, ctx, *w.moe, buf);
   } else if (w.mlp) {
-    encode_mlp(enc, ctx, layer, *w.mlp, buf);
+    encode_mlp(enc, ctx, *w.mlp, buf);
   } else {
     missing(layer, "MLP or experts");
   }
