@@ -1,9 +1,14 @@
 // GGUF weight binding: projections whose GGML type the matmul kernels run natively stay in their
-// blocks (u8 rows of whole blocks); every other tensor -- float tensors, norms, the embedding
-// table, and projections of other GGML types -- is dequantized on the host to the compute dtype.
-// Projections fused by rows (q/k/v, gate/up) are written part by part into one buffer each.
+// blocks (u8 rows of whole blocks) -- except Q4_0 / Q8_0 projections on CUDA, repacked exactly to
+// MLX affine form (ggml_repack.h) for the MLX mat-vec kernels' aligned rows; every other tensor --
+// float tensors, norms, the embedding table, and projections of other GGML types -- is
+// dequantized on the host to the compute dtype. Projections fused by rows (q/k/v, gate/up) are
+// written part by part into one buffer each.
+#include <optional>
 #include <string>
+#include <unordered_map>
 
+#include "ggml_repack.h"
 #include "mlxn/core/error.h"
 #include "mlxn/io/ggml_dequant.h"
 #include "mlxn/ops/ggml_matmul.h"
@@ -27,10 +32,15 @@ std::string dequantizable_types() {
 
 class GgufSource final : public WeightSource {
  public:
-  GgufSource(const io::GgufFile& file, Uploader& up) : file_(file), up_(up) {}
+  GgufSource(const io::GgufFile& file, Uploader& up, Backend layout)
+      : file_(file), up_(up), layout_(layout) {}
 
   std::int64_t device_bytes(const io::TensorBinding& b, TensorRole role) const override {
     const io::GgufTensorInfo& t = info(b);
+    // Stacked experts ([experts, out, in]) keep their blocks: only 2-D projections are repacked.
+    if (role == TensorRole::Linear && b.expected.shape.size() == 2) {
+      if (const auto f = repacked(t)) return repacked_bytes(*f, t);
+    }
     if (role == TensorRole::Linear && ops::ggml_matmul_supports(t.type)) {
       return static_cast<std::int64_t>(t.n_bytes);
     }
@@ -40,6 +50,7 @@ class GgufSource final : public WeightSource {
 
   std::int64_t tied_head_bytes(const io::TensorBinding& embedding) const override {
     const io::GgufTensorInfo& t = info(embedding);
+    if (const auto f = repacked(t)) return repacked_bytes(*f, t);
     return ops::ggml_matmul_supports(t.type) ? static_cast<std::int64_t>(t.n_bytes) : 0;
   }
 
@@ -50,7 +61,10 @@ class GgufSource final : public WeightSource {
     l.out = w.expected.shape.front();
     l.in = w.expected.shape.back();
     const io::GgufTensorInfo& t = info(w);
-    if (ops::ggml_matmul_supports(t.type)) {
+    if (repacked(t)) {
+      l.kind = WeightKind::MlxQuant;
+      l.quant = mlx(t);
+    } else if (ops::ggml_matmul_supports(t.type)) {
       l.kind = WeightKind::Ggml;
       l.ggml_type = t.type;
       l.ggml = blocks(t, {l.out});
@@ -69,7 +83,14 @@ class GgufSource final : public WeightSource {
     f.out = w.expected.shape.front();
     f.in = w.expected.shape.back();
     f.has_bias = b.bias != nullptr;
-    if (ops::ggml_matmul_supports(t.type)) {
+    if (const auto r = repacked(t)) {
+      // Fuses with parts of the same bits: a Q8_0 part whose bias overflows stays GGML and
+      // so apart, and Q4_0 never stacks with Q8_0.
+      f.kind = WeightKind::MlxQuant;
+      f.dtype = DType::F16;
+      f.bits = r->bits;
+      f.group_size = r->group_size;
+    } else if (ops::ggml_matmul_supports(t.type)) {
       f.kind = WeightKind::Ggml;
       f.dtype = DType::U8;
       f.ggml_type = t.type;
@@ -88,7 +109,9 @@ class GgufSource final : public WeightSource {
     l.in = first.in;
     l.ggml_type = first.ggml_type;
     for (const LinearBinding& p : parts) l.out += p.weight->expected.shape.front();
-    if (first.kind == WeightKind::Ggml) {
+    if (first.kind == WeightKind::MlxQuant) {
+      l.quant = up_.alloc_repacked(info(*parts.front().weight).type, l.out, l.in);
+    } else if (first.kind == WeightKind::Ggml) {
       l.ggml = up_.alloc(DType::U8, {l.out, first.row_bytes});
     } else {
       l.dense = up_.alloc(up_.compute_dtype(), {l.out, l.in});
@@ -100,7 +123,18 @@ class GgufSource final : public WeightSource {
       const std::int64_t rows = p.weight->expected.shape.front();
       const Linear dst = l.rows(row0, rows);
       const io::GgufTensorInfo& t = info(*p.weight);
-      if (first.kind == WeightKind::Ggml) {
+      if (first.kind == WeightKind::MlxQuant) {
+        // The part's rows of packed codes, scales and biases: row views of the fused weight.
+        const std::optional<MlxRepackFormat> r = repacked(t);
+        if (!r || r->bits != first.bits) {
+          fail(ErrorKind::InvalidArgument, t.name,
+               "GGML " + io::ggml_type_name(t.type) + " cannot be repacked into the " +
+                   std::to_string(first.bits) + "-bit MLX projection it is fused into");
+        }
+        write_ggml_repacked(dst.quant, t.type, file_.tensor_data(t),
+                            static_cast<std::int64_t>(t.dims.front()));
+        up_.finish(dst.quant);
+      } else if (first.kind == WeightKind::Ggml) {
         const std::span<const std::byte> data = file_.tensor_data(t);
         if (data.size() != dst.ggml.size_bytes()) {
           fail(ErrorKind::Format, t.name,
@@ -159,7 +193,11 @@ class GgufSource final : public WeightSource {
     l.out = w.expected.shape.front();
     l.in = w.expected.shape.back();
     const io::GgufTensorInfo& t = info(w);
-    if (ops::ggml_matmul_supports(t.type)) {
+    if (repacked(t)) {
+      // As any other Q4_0 / Q8_0 projection on CUDA; the table itself stays dequantized.
+      l.kind = WeightKind::MlxQuant;
+      l.quant = mlx(t);
+    } else if (ops::ggml_matmul_supports(t.type)) {
       // The blocks are smaller than the dequantized table and the matmul reads them natively.
       l.kind = WeightKind::Ggml;
       l.ggml_type = t.type;
@@ -180,6 +218,29 @@ class GgufSource final : public WeightSource {
     const io::GgufTensorInfo* t = file_.find_tensor(b.stored_name);
     if (!t) fail(ErrorKind::Format, b.stored_name, "missing");
     return *t;
+  }
+
+  // The MLX form a projection stored as `t` takes on this layout's backend, or nullopt when it
+  // keeps its GGML blocks: another type, another backend, or a block whose bias does not fit f16
+  // exactly. The scan of the tensor's scales is done once (linear_format, device_bytes and the
+  // upload all ask).
+  std::optional<MlxRepackFormat> repacked(const io::GgufTensorInfo& t) const {
+    if (!repacks_ggml(layout_, t.type)) return std::nullopt;
+    auto it = exact_.find(&t);
+    if (it == exact_.end()) {
+      it = exact_.emplace(&t, ggml_repack_exact(t.type, file_.tensor_data(t))).first;
+    }
+    return it->second ? ggml_repack_format(t.type) : std::nullopt;
+  }
+
+  static std::int64_t repacked_bytes(MlxRepackFormat f, const io::GgufTensorInfo& t) {
+    return mlx_repacked_bytes(f, static_cast<std::int64_t>(t.n_elements));
+  }
+
+  // The tensor repacked to MLX affine form (repacked(t) must hold): [rows, ...] as the blocks.
+  ops::QuantizedWeight mlx(const io::GgufTensorInfo& t) {
+    return up_.upload_ggml_repacked(t.type, file_.tensor_data(t),
+                                    static_cast<std::int64_t>(t.dims.front()));
   }
 
   // The tensor's blocks as u8 [lead..., row_bytes]; one row is ne[0] elements.
@@ -221,12 +282,19 @@ class GgufSource final : public WeightSource {
 
   const io::GgufFile& file_;
   Uploader& up_;
+  Backend layout_;  // whose weight layout to build (repacks_ggml)
+  mutable std::unordered_map<const io::GgufTensorInfo*, bool> exact_;  // ggml_repack_exact
 };
 
 }  // namespace
 
 std::unique_ptr<WeightSource> make_gguf_source(const io::GgufFile& file, Uploader& uploader) {
-  return std::make_unique<GgufSource>(file, uploader);
+  return make_gguf_source(file, uploader, uploader.device().backend());
+}
+
+std::unique_ptr<WeightSource> make_gguf_source(const io::GgufFile& file, Uploader& uploader,
+                                               Backend layout) {
+  return std::make_unique<GgufSource>(file, uploader, layout);
 }
 
 }  // namespace mlxn::engine::detail

@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
 #include "mlxn/io/ggml_types.h"
+#include "engine/ggml_repack.h"
 
 namespace mlxn::engine {
 
@@ -142,12 +145,15 @@ class Filler {
     return w;
   }
 
-  // GGML Q4_0 [out, in]: blocks of an f16 d then 16 bytes of codes (weight d * (q - 8)); random
-  // codes, d positive and small.
-  Buffer q4_0(std::int64_t out, std::int64_t in) {
-    const std::size_t row = io::ggml_row_size(io::GgmlType::Q4_0, static_cast<std::uint64_t>(in));
-    std::vector<std::uint8_t> bytes_ = random_bytes(static_cast<std::size_t>(out) * row);
-    const float base = 1.0f / (std::sqrt((256.0f - 1.0f) / 12.0f) * std::sqrt(float(in)));
+  // GGML Q4_0 [out, in] as the loader holds it on this device: the blocks (an f16 d then 16
+  // bytes of codes, weight d * (q - 8); random codes, d positive and small), or where the backend
+  // repacks Q4_0 (detail::repacks_ggml), their exact MLX affine form -- what a GGUF file of these
+  // blocks would load as, so the benchmark reads the bytes a real model does.
+  void q4_0(Linear& l) {
+    const std::size_t row =
+        io::ggml_row_size(io::GgmlType::Q4_0, static_cast<std::uint64_t>(l.in));
+    std::vector<std::uint8_t> bytes_ = random_bytes(static_cast<std::size_t>(l.out) * row);
+    const float base = 1.0f / (std::sqrt((256.0f - 1.0f) / 12.0f) * std::sqrt(float(l.in)));
     const std::uint64_t key = next_key();
     const std::size_t blocks = bytes_.size() / 18;
     parallel_for(blocks, [&](std::size_t b, std::size_t e) {
@@ -156,7 +162,23 @@ class Filler {
         std::memcpy(bytes_.data() + 18 * i, &d, 2);
       }
     });
-    return upload(DType::U8, {out, static_cast<std::int64_t>(row)}, bytes_.data());
+    if (!detail::repacks_ggml(device_.backend(), io::GgmlType::Q4_0)) {
+      l.kind = WeightKind::Ggml;
+      l.ggml_type = io::GgmlType::Q4_0;
+      l.ggml = upload(DType::U8, {l.out, static_cast<std::int64_t>(row)}, bytes_.data());
+      return;
+    }
+    std::optional<detail::MlxRepacked> r =
+        detail::repack_ggml(io::GgmlType::Q4_0, std::as_bytes(std::span(bytes_)));
+    if (!r) {  // d is below 1, so -8 d always fits f16
+      throw Error(ErrorKind::QuantConfig, "synthetic Q4_0 weight has no exact MLX form");
+    }
+    l.kind = WeightKind::MlxQuant;
+    l.quant.bits = r->bits;
+    l.quant.group_size = r->group_size;
+    l.quant.packed = upload(DType::U32, {l.out, l.in * r->bits / 32}, r->packed.data());
+    l.quant.scales = upload(DType::F16, {l.out, l.in / r->group_size}, r->scales.data());
+    l.quant.biases = upload(DType::F16, {l.out, l.in / r->group_size}, r->biases.data());
   }
 
   Linear linear(SyntheticQuant quant, std::int64_t out, std::int64_t in) {
@@ -174,9 +196,7 @@ class Filler {
         l.dense = dense(out, in, 1.0f / std::sqrt(static_cast<float>(in)));
         break;
       case SyntheticQuant::Q4_0:
-        l.kind = WeightKind::Ggml;
-        l.ggml_type = io::GgmlType::Q4_0;
-        l.ggml = q4_0(out, in);
+        q4_0(l);
         break;
     }
     return l;

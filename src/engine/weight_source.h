@@ -31,7 +31,7 @@ struct LinearFormat {
   std::int64_t in = 0;
   std::int64_t out = 0;
   DType dtype = DType::F32;  // Dense: the compute dtype; MlxQuant: scales/biases; Ggml: u8
-  int bits = 0;              // MlxQuant
+  int bits = 0;              // MlxQuant (also GGUF Q4_0 / Q8_0 repacked on CUDA)
   int group_size = 0;        // MlxQuant
   io::GgmlType ggml_type = io::GgmlType::F32;  // Ggml
   std::int64_t row_bytes = 0;                  // Ggml: bytes of one row of blocks
@@ -74,6 +74,12 @@ class WeightSource {
 
 std::unique_ptr<WeightSource> make_safetensors_source(const io::SafetensorsModel& model,
                                                       Uploader& uploader);
+/// GGUF tensors stored as the uploader's backend wants them (on CUDA, Q4_0 / Q8_0 projections
+/// are repacked to MLX affine form: ggml_repack.h).
 std::unique_ptr<WeightSource> make_gguf_source(const io::GgufFile& file, Uploader& uploader);
+/// GGUF tensors stored as on `layout`, whatever the uploader's device: lets tests build the CUDA
+/// layout on the CPU backend, whose kernels are the reference.
+std::unique_ptr<WeightSource> make_gguf_source(const io::GgufFile& file, Uploader& uploader,
+                                               Backend layout);
 
 }  // namespace mlxn::engine::detail

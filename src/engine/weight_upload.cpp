@@ -1,6 +1,6 @@
 // Host-side conversion and upload of weights: float tensors to the compute dtype in bounded
 // chunks (a multi-GB tensor never needs a second full-size host copy), GGML blocks dequantized
-// row by row, and byte-exact uploads of packed data.
+// or repacked to MLX affine form row by row, and byte-exact uploads of packed data.
 #include "weight_upload.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ggml_repack.h"
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
 #include "mlxn/io/ggml_dequant.h"
@@ -133,6 +134,55 @@ void write_ggml_dequantized(Buffer dst, std::int64_t first, io::GgmlType type,
   }
 }
 
+void write_ggml_repacked(const ops::QuantizedWeight& dst, io::GgmlType type,
+                         std::span<const std::byte> data, std::int64_t row_len) {
+  const std::string what = "GGML " + io::ggml_type_name(type) + " data";
+  const std::optional<MlxRepackFormat> f = ggml_repack_format(type);
+  if (!f) throw Error(ErrorKind::InvalidArgument, what + ": has no MLX affine form");
+  if (row_len <= 0 || row_len % f->group_size != 0) {
+    throw Error(ErrorKind::InvalidArgument,
+                what + ": rows of " + std::to_string(row_len) + " elements are not whole blocks");
+  }
+  const auto row_bytes = static_cast<std::size_t>(io::ggml_row_size(type, row_len));
+  const auto n_rows = static_cast<std::int64_t>(data.size() / row_bytes);
+  const std::int64_t words = row_len * f->bits / 32, groups = row_len / f->group_size;
+  if (data.size() % row_bytes != 0 || dst.bits != f->bits || dst.group_size != f->group_size ||
+      dst.packed.dtype() != DType::U32 || dst.packed.shape() != Shape{n_rows, words} ||
+      dst.scales.dtype() != DType::F16 || dst.scales.shape() != Shape{n_rows, groups} ||
+      dst.biases.dtype() != DType::F16 || dst.biases.shape() != Shape{n_rows, groups}) {
+    throw Error(ErrorKind::InvalidArgument,
+                what + ": " + std::to_string(data.size()) + " bytes of rows of " +
+                    std::to_string(row_len) + " do not fit " + std::to_string(dst.bits) +
+                    "-bit packed " + shape_to_string(dst.packed.shape()) + ", scales " +
+                    shape_to_string(dst.scales.shape()) + " and biases " +
+                    shape_to_string(dst.biases.shape()) + " (u32 / f16 / f16 expected)");
+  }
+  const std::int64_t rows_per_chunk = std::max<std::int64_t>(1, kChunkElements / row_len);
+  const std::int64_t chunk_rows = std::min(n_rows, rows_per_chunk);
+  std::vector<std::uint32_t> packed(static_cast<std::size_t>(chunk_rows * words));
+  std::vector<std::uint16_t> scales(static_cast<std::size_t>(chunk_rows * groups));
+  std::vector<std::uint16_t> biases(scales.size());
+  Buffer out_packed = dst.packed, out_scales = dst.scales, out_biases = dst.biases;
+  for (std::int64_t r = 0; r < n_rows;) {
+    const std::int64_t nr = std::min(n_rows - r, rows_per_chunk);
+    const auto nw = static_cast<std::size_t>(nr * words),
+               ng = static_cast<std::size_t>(nr * groups);
+    if (!repack_ggml_blocks(type,
+                            data.subspan(static_cast<std::size_t>(r) * row_bytes,
+                                         static_cast<std::size_t>(nr) * row_bytes),
+                            std::span(packed).first(nw), std::span(scales).first(ng),
+                            std::span(biases).first(ng))) {
+      throw Error(ErrorKind::InvalidArgument,
+                  what + ": a block's bias does not fit f16 exactly (rows " + std::to_string(r) +
+                      ".." + std::to_string(r + nr - 1) + "); keep the tensor in its blocks");
+    }
+    out_packed.write(packed.data(), nw * 4, static_cast<std::size_t>(r * words) * 4);
+    out_scales.write(scales.data(), ng * 2, static_cast<std::size_t>(r * groups) * 2);
+    out_biases.write(biases.data(), ng * 2, static_cast<std::size_t>(r * groups) * 2);
+    r += nr;
+  }
+}
+
 Uploader::Uploader(Device& device, DType compute_dtype, const LoadProgress& progress)
     : device_(device), compute_dtype_(compute_dtype), progress_(progress) {}
 
@@ -148,6 +198,29 @@ Buffer Uploader::alloc(DType dtype, Shape shape) {
 void Uploader::finish(const Buffer& buffer) {
   done_ += static_cast<std::int64_t>(buffer.size_bytes());
   if (progress_) progress_(done_, total_);
+}
+
+void Uploader::finish(const ops::QuantizedWeight& weight) {
+  finish(weight.packed);
+  finish(weight.scales);
+  finish(weight.biases);
+}
+
+ops::QuantizedWeight Uploader::alloc_repacked(io::GgmlType type, std::int64_t rows,
+                                              std::int64_t row_len) {
+  const std::optional<MlxRepackFormat> f = ggml_repack_format(type);
+  if (!f || rows <= 0 || row_len <= 0 || row_len % f->group_size != 0) {
+    throw Error(ErrorKind::InvalidArgument,
+                "upload: GGML " + io::ggml_type_name(type) + " [" + std::to_string(rows) + ", " +
+                    std::to_string(row_len) + "] has no MLX affine form");
+  }
+  ops::QuantizedWeight w;
+  w.bits = f->bits;
+  w.group_size = f->group_size;
+  w.packed = alloc(DType::U32, {rows, row_len * f->bits / 32});
+  w.scales = alloc(DType::F16, {rows, row_len / f->group_size});
+  w.biases = alloc(DType::F16, {rows, row_len / f->group_size});
+  return w;
 }
 
 Buffer Uploader::upload_bytes(std::span<const std::byte> bytes, DType dtype, Shape shape) {
@@ -187,6 +260,24 @@ Buffer Uploader::upload_ggml_dequantized(io::GgmlType type, std::span<const std:
   write_ggml_dequantized(b, 0, type, data, row_len);
   finish(b);
   return b;
+}
+
+ops::QuantizedWeight Uploader::upload_ggml_repacked(io::GgmlType type,
+                                                    std::span<const std::byte> data,
+                                                    std::int64_t row_len) {
+  const std::optional<std::uint64_t> row_bytes =
+      row_len > 0 ? io::ggml_try_row_size(type, static_cast<std::uint64_t>(row_len)) : std::nullopt;
+  if (!row_bytes || *row_bytes == 0 || data.size() % *row_bytes != 0) {
+    throw Error(ErrorKind::InvalidArgument, "upload: " + std::to_string(data.size()) +
+                                                " bytes of GGML " + io::ggml_type_name(type) +
+                                                " data are not whole rows of " +
+                                                std::to_string(row_len));
+  }
+  const auto rows = static_cast<std::int64_t>(data.size() / *row_bytes);
+  ops::QuantizedWeight w = alloc_repacked(type, rows, row_len);
+  write_ggml_repacked(w, type, data, row_len);
+  finish(w);
+  return w;
 }
 
 }  // namespace mlxn::engine::detail

@@ -1,5 +1,6 @@
 // Private to the weight loader: host-side conversion of stored tensors (safetensors floats, GGML
-// blocks) to the compute dtype and their upload to the device, counting the bytes for progress.
+// blocks) to the compute dtype or, for GGML Q4_0 / Q8_0 on CUDA, to MLX affine form, and their
+// upload to the device, counting the bytes for progress.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include "mlxn/engine/model_weights.h"
 #include "mlxn/io/ggml_types.h"
 #include "mlxn/io/safetensors_tensor.h"
+#include "mlxn/ops/quantized_matmul.h"
 
 namespace mlxn::engine::detail {
 
@@ -31,6 +33,12 @@ class Uploader {
   /// Counts a filled buffer allocated by alloc(), or a filled view of part of one (the rows of
   /// one part of a fused projection), and reports progress.
   void finish(const Buffer& buffer);
+  /// finish() for the packed codes, scales and biases of a quantized weight.
+  void finish(const ops::QuantizedWeight& weight);
+  /// Zero-filled buffers for `rows` rows of `row_len` GGML elements of `type` (Q4_0 or Q8_0) in
+  /// MLX affine form (ggml_repack.h): packed u32 [rows, row_len * bits / 32], scales and biases
+  /// f16 [rows, row_len / 32]. Counted once `finish` is called on them.
+  ops::QuantizedWeight alloc_repacked(io::GgmlType type, std::int64_t rows, std::int64_t row_len);
 
   /// The bytes as a new buffer of `dtype` and `shape` (sizes must match).
   Buffer upload_bytes(std::span<const std::byte> bytes, DType dtype, Shape shape);
@@ -39,6 +47,10 @@ class Uploader {
   /// GGML data of `type` (whole rows of `row_len` elements) dequantized to the compute dtype.
   Buffer upload_ggml_dequantized(io::GgmlType type, std::span<const std::byte> data,
                                  std::int64_t row_len, Shape shape);
+  /// GGML Q4_0 / Q8_0 data (whole rows of `row_len` elements) repacked to MLX affine form as new
+  /// buffers (see alloc_repacked); the data must pass ggml_repack_exact.
+  ops::QuantizedWeight upload_ggml_repacked(io::GgmlType type, std::span<const std::byte> data,
+                                            std::int64_t row_len);
 
  private:
   Device& device_;
@@ -56,6 +68,14 @@ void write_float(Buffer dst, std::int64_t first, const io::TensorView& tensor);
 /// starting at element `first`.
 void write_ggml_dequantized(Buffer dst, std::int64_t first, io::GgmlType type,
                             std::span<const std::byte> data, std::int64_t row_len);
+
+/// Writes GGML Q4_0 / Q8_0 data (whole rows of `row_len` elements) repacked to MLX affine form
+/// (ggml_repack.h) into `dst`, one row of packed codes, scales and biases per data row (`dst` may
+/// be row views: one part of a fused projection). Converts in bounded chunks. Throws
+/// InvalidArgument when the shapes do not match or a block has no exact MLX form (callers check
+/// ggml_repack_exact first, to keep such a tensor in its blocks).
+void write_ggml_repacked(const ops::QuantizedWeight& dst, io::GgmlType type,
+                         std::span<const std::byte> data, std::int64_t row_len);
 
 /// f64 -> f32 rounded to odd: the last bit records inexactness, so a second rounding to a
 /// narrower format (f16, bf16) equals rounding the f64 value directly.

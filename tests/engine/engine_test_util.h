@@ -19,8 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/ggml_repack.h"
 #include "io/io_test_util.h"
 #include "mlxn/core/half.h"
+#include "mlxn/engine/linear.h"
 #include "mlxn/io/ggml_dequant.h"
 #include "mlxn/io/ggml_quant.h"
 #include "mlxn/io/gguf_writer.h"
@@ -381,6 +383,33 @@ std::vector<float> run_linear(Device& device, DType dtype, const std::vector<flo
   apply(enc, xb, out);
   enc.commit_and_wait();
   return read_floats(out);
+}
+
+// The storage of a GGUF projection of `type` (one ops::ggml_matmul runs natively), whole, fused
+// or a row view, as `backend` loads it: where it repacks the type (CUDA: Q4_0, Q8_0), MLX affine
+// codes of the type's bits in groups of 32 with f16 scales and biases; elsewhere u8 rows of its
+// blocks. Returns whether it is repacked.
+inline bool expect_gguf_storage(Backend backend, const Linear& l, io::GgmlType type) {
+  if (!detail::repacks_ggml(backend, type)) {
+    EXPECT_EQ(l.kind, WeightKind::Ggml);
+    EXPECT_EQ(l.ggml_type, type);
+    EXPECT_EQ(l.ggml.dtype(), DType::U8);
+    EXPECT_EQ(l.ggml.shape(),
+              (Shape{l.out, static_cast<std::int64_t>(io::ggml_row_size(type, l.in))}));
+    return false;
+  }
+  const detail::MlxRepackFormat f = detail::ggml_repack_format(type).value();
+  EXPECT_EQ(l.kind, WeightKind::MlxQuant);
+  EXPECT_EQ(l.quant.bits, f.bits);
+  EXPECT_EQ(l.quant.group_size, 32);
+  EXPECT_EQ(f.group_size, 32);
+  EXPECT_EQ(l.quant.packed.dtype(), DType::U32);
+  EXPECT_EQ(l.quant.packed.shape(), (Shape{l.out, l.in * f.bits / 32}));
+  for (const Buffer* b : {&l.quant.scales, &l.quant.biases}) {
+    EXPECT_EQ(b->dtype(), DType::F16);
+    EXPECT_EQ(b->shape(), (Shape{l.out, l.in / 32}));
+  }
+  return true;
 }
 
 }  // namespace mlxn::engine::test

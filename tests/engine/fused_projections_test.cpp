@@ -1,8 +1,8 @@
 // Fused decode projections: the loader stacks q/k/v and gate/up into one allocation per buffer
-// (MLX-quantized, GGML blocks, dense rows, biases) when their storage is compatible and leaves
-// them separate otherwise; the parts are zero-copy row views of the fused Linear, in row order;
-// and a decode step through the fused projections gives the logits the separate parts give, and
-// that prefill (which applies the parts) gives.
+// (MLX-quantized, GGML blocks or on CUDA their MLX repacking, dense rows, biases) when their
+// storage is compatible and leaves them separate otherwise; the parts are zero-copy row views of
+// the fused Linear, in row order; and a decode step through the fused projections gives the
+// logits the separate parts give, and that prefill (which applies the parts) gives.
 #include "engine/fused_projections.h"
 
 #include <gtest/gtest.h>
@@ -89,6 +89,11 @@ class FusedProjectionsTest : public mlxn::test::BackendTest {
         device(), DType::F32, x, m, l.in, l.out,
         [&](CommandEncoder& e, const Buffer& xb, const Buffer& out) { l.apply(e, xb, out); });
     EXPECT_LT(rel_l2(y, test::matmul_ref(x, w, m, l.out, l.in, bias)), 1e-5);
+  }
+
+  // The storage test::expect_gguf_storage expects on this backend; whether it is repacked.
+  bool expect_gguf_storage(const Linear& l, GgmlType type) {
+    return test::expect_gguf_storage(device().backend(), l, type);
   }
 
   // Parts are zero-copy row views of `fused`, back to back in the order given.
@@ -264,34 +269,54 @@ TEST_P(FusedProjectionsTest, GgufBlocksAreStackedByteForByte) {
     return Storage::gg(GgmlType::Q8_0);
   };
   const ModelWeights w = load(m);
-  // Layer 0: Q8_0 / Q4_0 / Q8_0 attention stays separate; gate and up are both dequantized to
-  // dense rows, so they stack whatever their GGML types were.
+  // Layer 0: Q8_0 / Q4_0 / Q8_0 attention stays separate -- GGML types differ on the CPU, and on
+  // CUDA, which repacks them to MLX affine form, so do the bits (8 / 4 / 8). Gate and up are both
+  // dequantized to dense rows, so they stack whatever their GGML types were.
   const LayerWeights& l0 = w.layers[0];
   EXPECT_FALSE(l0.attn.qkv.valid());
-  EXPECT_EQ(l0.attn.k.ggml_type, GgmlType::Q4_0);
+  expect_gguf_storage(l0.attn.q, GgmlType::Q8_0);
+  expect_gguf_storage(l0.attn.k, GgmlType::Q4_0);
+  expect_gguf_storage(l0.attn.v, GgmlType::Q8_0);
+  const std::string a0 = "model.layers.0.self_attn.";
+  expect_apply(l0.attn.k, m.at(a0 + "k_proj.weight").values);
   ASSERT_TRUE(l0.mlp->gate_up.valid());
   EXPECT_EQ(l0.mlp->gate_up.kind, WeightKind::Dense);
   expect_row_views(l0.mlp->gate_up, {&l0.mlp->gate, &l0.mlp->up});
   const std::string p0 = "model.layers.0.mlp.";
   expect_apply(l0.mlp->gate_up, concat({&m.at(p0 + "gate_proj.weight").values,
                                         &m.at(p0 + "up_proj.weight").values}));
-  // Layer 1: all Q8_0, stacked block for block.
+  // Layer 1: all Q8_0. The CPU stacks the blocks byte for byte; CUDA stacks their 8-bit MLX
+  // forms (codes, scales and biases) row for row. Either way the parts are row views and the
+  // fused product is the parts' products stacked.
   const LayerWeights& l1 = w.layers[1];
   ASSERT_TRUE(l1.attn.qkv.valid());
-  EXPECT_EQ(l1.attn.qkv.kind, WeightKind::Ggml);
-  EXPECT_EQ(l1.attn.qkv.ggml_type, GgmlType::Q8_0);
-  EXPECT_EQ(l1.attn.qkv.ggml.shape(), (Shape{kQRows + 2 * kKvRows, 4 * 34}));
+  EXPECT_EQ(l1.attn.qkv.out, kQRows + 2 * kKvRows);
+  EXPECT_EQ(l1.attn.qkv.in, kHidden);
+  const bool repacked = expect_gguf_storage(l1.attn.qkv, GgmlType::Q8_0);
   expect_row_views(l1.attn.qkv, {&l1.attn.q, &l1.attn.k, &l1.attn.v});
   const std::string a = "model.layers.1.self_attn.";
-  std::vector<std::byte> raw;
-  for (const char* name : {"q_proj.weight", "k_proj.weight", "v_proj.weight"}) {
-    const std::vector<std::byte>& r = m.at(a + name).raw;
-    raw.insert(raw.end(), r.begin(), r.end());
+  const WrittenTensor& q = m.at(a + "q_proj.weight");
+  const WrittenTensor& k = m.at(a + "k_proj.weight");
+  const WrittenTensor& v = m.at(a + "v_proj.weight");
+  if (!repacked) {
+    std::vector<std::byte> raw;
+    for (const WrittenTensor* t : {&q, &k, &v}) raw.insert(raw.end(), t->raw.begin(), t->raw.end());
+    EXPECT_EQ(l1.attn.qkv.ggml.to_vector<std::byte>(), raw);
   }
-  EXPECT_EQ(l1.attn.qkv.ggml.to_vector<std::byte>(), raw);
+  expect_apply(l1.attn.qkv, concat({&q.values, &k.values, &v.values}));
   ASSERT_TRUE(l1.mlp->gate_up.valid());
-  EXPECT_EQ(l1.mlp->gate_up.kind, WeightKind::Ggml);
+  EXPECT_EQ(l1.mlp->gate_up.out, 2 * kFfn);
+  expect_gguf_storage(l1.mlp->gate_up, GgmlType::Q8_0);
   expect_row_views(l1.mlp->gate_up, {&l1.mlp->gate, &l1.mlp->up});
+  const std::string p1 = "model.layers.1.mlp.";
+  const WrittenTensor& gate = m.at(p1 + "gate_proj.weight");
+  const WrittenTensor& up = m.at(p1 + "up_proj.weight");
+  if (!repacked) {
+    std::vector<std::byte> raw = gate.raw;
+    raw.insert(raw.end(), up.raw.begin(), up.raw.end());
+    EXPECT_EQ(l1.mlp->gate_up.ggml.to_vector<std::byte>(), raw);
+  }
+  expect_apply(l1.mlp->gate_up, concat({&gate.values, &up.values}));
   expect_fused_decode_matches(m.config(), w);
 }
 

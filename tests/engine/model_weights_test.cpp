@@ -162,6 +162,42 @@ class ModelWeightsTest : public mlxn::test::BackendTest {
     expect_apply(l, t.values, dtype);
   }
 
+  // The storage test::expect_gguf_storage expects on this backend; whether it is repacked.
+  bool expect_gguf_storage(const Linear& l, GgmlType type) {
+    return test::expect_gguf_storage(device().backend(), l, type);
+  }
+
+  // A GGUF projection stored as `t` (a type ops::ggml_matmul runs natively): stored as
+  // expect_gguf_storage says -- the blocks untouched where it keeps them -- and applying as the
+  // written values on fresh inputs (the MLX form is exact).
+  void expect_gguf_linear(const Linear& l, const WrittenTensor& t, DType dtype) {
+    SCOPED_TRACE(t.stored_name);
+    EXPECT_EQ(l.out, t.shape.front());
+    EXPECT_EQ(l.in, t.shape.back());
+    if (!expect_gguf_storage(l, t.storage.ggml)) {
+      EXPECT_EQ(l.ggml.to_vector<std::byte>(), t.raw);
+    }
+    expect_apply(l, t.values, dtype);
+  }
+
+  // `part` holds its weights (and scales and biases) in the storage of `whole`.
+  static void expect_shares_storage(const Linear& part, const Linear& whole) {
+    EXPECT_EQ(part.kind, whole.kind);
+    switch (whole.kind) {
+      case WeightKind::Dense:
+        EXPECT_TRUE(part.dense.same_storage(whole.dense));
+        break;
+      case WeightKind::MlxQuant:
+        EXPECT_TRUE(part.quant.packed.same_storage(whole.quant.packed));
+        EXPECT_TRUE(part.quant.scales.same_storage(whole.quant.scales));
+        EXPECT_TRUE(part.quant.biases.same_storage(whole.quant.biases));
+        break;
+      case WeightKind::Ggml:
+        EXPECT_TRUE(part.ggml.same_storage(whole.ggml));
+        break;
+    }
+  }
+
   // ExpertLinear::apply with every expert routed once matches the per-expert products.
   void expect_experts(const ExpertLinear& l, const std::vector<double>& w) {
     const std::int64_t m = 2, top_k = l.n_experts / 2;
@@ -493,22 +529,36 @@ TEST_P(ModelWeightsTest, GgufLlamaKeepsNativeBlocksAndDequantizesTheRest) {
   const ModelWeights w = load(m, DType::F32);
   EXPECT_TRUE(w.rope_interleaved);  // llama.cpp permuted q/k
   EXPECT_EQ(w.norm_weight, ops::NormWeight::Plain);
-  // The table is dequantized; the tied head runs the original Q8_0 blocks.
+  // The table is dequantized; the tied head runs the original Q8_0 -- its blocks on the CPU, the
+  // same values repacked to 8-bit MLX affine form on CUDA.
   expect_values(w.embedding.dense, m.at("model.embed_tokens.weight"), DType::F32);
-  expect_linear(w.lm_head, m.at("model.embed_tokens.weight"), WeightKind::Ggml, DType::F32);
+  expect_gguf_linear(w.lm_head, m.at("model.embed_tokens.weight"), DType::F32);
+  // Q4_K and Q6_K stay in their blocks everywhere; Q4_0 and Q8_0 are repacked on CUDA.
   const LayerWeights& l0 = w.layers[0];
   const std::string p = "model.layers.0.";
-  expect_linear(l0.attn.q, m.at(p + "self_attn.q_proj.weight"), WeightKind::Ggml, DType::F32);
-  expect_linear(l0.attn.k, m.at(p + "self_attn.k_proj.weight"), WeightKind::Ggml, DType::F32);
-  expect_linear(l0.attn.v, m.at(p + "self_attn.v_proj.weight"), WeightKind::Ggml, DType::F32);
-  expect_linear(l0.attn.o, m.at(p + "self_attn.o_proj.weight"), WeightKind::Ggml, DType::F32);
+  expect_gguf_linear(l0.attn.q, m.at(p + "self_attn.q_proj.weight"), DType::F32);
+  expect_gguf_linear(l0.attn.k, m.at(p + "self_attn.k_proj.weight"), DType::F32);
+  expect_gguf_linear(l0.attn.v, m.at(p + "self_attn.v_proj.weight"), DType::F32);
+  expect_gguf_linear(l0.attn.o, m.at(p + "self_attn.o_proj.weight"), DType::F32);
+  EXPECT_EQ(l0.attn.q.kind, WeightKind::Ggml);
+  EXPECT_EQ(l0.attn.v.kind, WeightKind::Ggml);
   expect_linear(l0.mlp->gate, m.at(p + "mlp.gate_proj.weight"), WeightKind::Dense, DType::F32);
   expect_linear(l0.mlp->up, m.at(p + "mlp.up_proj.weight"), WeightKind::Dense, DType::F32);
   expect_linear(l0.mlp->down, m.at(p + "mlp.down_proj.weight"), WeightKind::Dense, DType::F32);
   expect_values(l0.attn_norm, m.at(p + "input_layernorm.weight"), DType::F32);
   expect_values(l0.ffn_norm, m.at(p + "post_attention_layernorm.weight"), DType::F32);
-  expect_linear(w.layers[1].mlp->down, m.at("model.layers.1.mlp.down_proj.weight"),
-                WeightKind::Ggml, DType::F32);
+  // Layer 1 is Q4_0 throughout (q/k/v and gate/up fused; the parts are row views of it).
+  const LayerWeights& l1 = w.layers[1];
+  const std::string p1 = "model.layers.1.";
+  for (auto [lin, name] : {std::pair{&l1.attn.q, "self_attn.q_proj"},
+                           {&l1.attn.k, "self_attn.k_proj"},
+                           {&l1.attn.v, "self_attn.v_proj"},
+                           {&l1.attn.o, "self_attn.o_proj"},
+                           {&l1.mlp->gate, "mlp.gate_proj"},
+                           {&l1.mlp->up, "mlp.up_proj"},
+                           {&l1.mlp->down, "mlp.down_proj"}}) {
+    expect_gguf_linear(*lin, m.at(p1 + name + ".weight"), DType::F32);
+  }
   // bf16 compute: dequantized tensors are rounded once from their exact values.
   const ModelWeights b = load(m, DType::BF16);
   expect_values(b.layers[0].mlp->gate.dense, m.at(p + "mlp.gate_proj.weight"), DType::BF16);
@@ -559,12 +609,21 @@ TEST_P(ModelWeightsTest, GgufPhi3FusedProjectionsAreSplit) {
   const LayerWeights& lw = w.layers[0];
   const WrittenTensor& qkv = m.at("model.layers.0.self_attn.qkv_proj.weight");
   const std::int64_t h = 256, q = 256, kv = 128;
-  EXPECT_EQ(lw.attn.q.kind, WeightKind::Ggml);
-  EXPECT_EQ(lw.attn.k.ggml.shape(), (Shape{kv, 272}));
-  EXPECT_TRUE(lw.attn.v.ggml.same_storage(lw.attn.q.ggml));
+  // The Q8_0 qkv_proj: its blocks on the CPU, 8-bit MLX affine on CUDA; the parts are row views.
+  expect_gguf_linear(lw.attn.qkv, qkv, DType::F32);
+  for (const Linear* part : {&lw.attn.q, &lw.attn.k, &lw.attn.v}) {
+    expect_gguf_storage(*part, GgmlType::Q8_0);
+    expect_shares_storage(*part, lw.attn.qkv);
+  }
+  EXPECT_EQ(lw.attn.q.out, q);
+  EXPECT_EQ(lw.attn.k.out, kv);
+  EXPECT_EQ(lw.attn.v.out, kv);
   expect_apply(lw.attn.q, test::rows_of(qkv.values, h, 0, q), DType::F32);
   expect_apply(lw.attn.k, test::rows_of(qkv.values, h, q, kv), DType::F32);
   expect_apply(lw.attn.v, test::rows_of(qkv.values, h, q + kv, kv), DType::F32);
+  // Q4_0 (repacked to 4-bit MLX on CUDA).
+  expect_gguf_linear(lw.attn.o, m.at("model.layers.0.self_attn.o_proj.weight"), DType::F32);
+  expect_gguf_linear(lw.mlp->down, m.at("model.layers.0.mlp.down_proj.weight"), DType::F32);
   const WrittenTensor& gate_up = m.at("model.layers.0.mlp.gate_up_proj.weight");
   EXPECT_EQ(lw.mlp->gate.ggml_type, GgmlType::Q4_K);
   EXPECT_EQ(lw.mlp->up.out, 256);

@@ -7,10 +7,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
+#include "test_backends.h"
 
 namespace mlxn::engine {
 namespace {
@@ -144,6 +147,34 @@ TEST(SyntheticModel, Q4_0BlocksHaveSmallPositiveScales) {
   for (std::size_t b = 0; b < bytes.size(); b += 18) {
     const float d = f16_bits_to_f32(static_cast<std::uint16_t>(bytes[b] | (bytes[b + 1] << 8)));
     ASSERT_TRUE(std::isfinite(d) && d > 0.0f && d < 1.0f) << "block " << b / 18 << ": d " << d;
+  }
+}
+
+// On CUDA the loader repacks Q4_0 projections to MLX 4-bit group 32 with f16 scales and biases
+// (engine/ggml_repack.h); the synthetic model must hold what such a loaded model holds, so that
+// the benchmark reads the same bytes: 4 bits a weight plus two f16 values a 32-weight group.
+TEST(SyntheticModelCuda, Q4_0ProjectionsAreRepackedLikeALoadedModel) {
+  std::string reason;
+  std::optional<Device> cuda = test::open_cuda_or_reason(reason);
+  if (!cuda) GTEST_SKIP() << "no CUDA device: " << reason;
+  const io::ModelConfig c = synthetic_config("tiny");
+  const ModelWeights w = make_synthetic_weights(c, SyntheticQuant::Q4_0, *cuda, DType::BF16, 0);
+  for (const Linear* l : {&w.lm_head, &w.layers[0].attn.qkv, &w.layers[0].mlp->down}) {
+    EXPECT_EQ(l->kind, WeightKind::MlxQuant);
+    EXPECT_EQ(l->quant.bits, 4);
+    EXPECT_EQ(l->quant.group_size, 32);
+    EXPECT_EQ(l->quant.scales.dtype(), DType::F16);
+    EXPECT_EQ(l->quant.biases.dtype(), DType::F16);
+    const std::size_t bytes =
+        l->quant.packed.size_bytes() + l->quant.scales.size_bytes() + l->quant.biases.size_bytes();
+    EXPECT_EQ(static_cast<std::int64_t>(bytes), l->out * l->in / 2 + 2 * 2 * l->out * (l->in / 32));
+  }
+  // Biases are -8 d of positive d below 1: a scale and its bias agree group by group.
+  const std::vector<std::uint16_t> s = w.lm_head.quant.scales.to_vector<std::uint16_t>();
+  const std::vector<std::uint16_t> b = w.lm_head.quant.biases.to_vector<std::uint16_t>();
+  ASSERT_EQ(s.size(), b.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    ASSERT_EQ(f16_bits_to_f32(b[i]), -8.0f * f16_bits_to_f32(s[i])) << "group " << i;
   }
 }
 

@@ -77,8 +77,11 @@ using LoadProgress = std::function<void(std::int64_t done, std::int64_t total)>;
 
 /// Binds and uploads the weights of `model` (validated by ModelDir::check_weights) to `device`.
 /// Float tensors are converted to `compute_dtype` (f32, f16 or bf16); MLX-quantized tensors keep
-/// their packed codes and their scales/biases as stored; GGML tensors stay in their blocks when
-/// ops::ggml_matmul runs the type natively and are dequantized to `compute_dtype` otherwise.
+/// their packed codes and their scales/biases as stored. GGML projections whose type
+/// ops::ggml_matmul runs natively keep their blocks -- except Q4_0 / Q8_0 projections on CUDA,
+/// repacked exactly to MLX affine form (group 32, f16 scales and biases) so that the MLX mat-vec
+/// kernels run them; the CPU keeps the blocks. Other GGML tensors (the embedding table included)
+/// are dequantized to `compute_dtype`.
 /// Throws Format / Unsupported naming the file and tensor when something cannot be bound.
 ModelWeights load_model_weights(const io::ModelDir& model, Device& device, DType compute_dtype,
                                 const LoadProgress& progress = {});
