@@ -288,8 +288,13 @@ struct Model::Impl {
       const ChunkPositions where{pos0, positions.slice(pos0, m)};
       encode_embedding(enc, ctx, weights.embedding, ids.slice(pos0, m), buf.x);
       for (std::int64_t l = 0; l < config.n_layers; ++l) {
+        LayerLinks links;
+        links.input_normed = l > 0;
+        if (l + 1 < config.n_layers) {
+          links.next_norm = &weights.layers[static_cast<std::size_t>(l + 1)].attn_norm;
+        }
         encode_layer(enc, ctx, l, weights.layers[static_cast<std::size_t>(l)], cache.layer(l), rope,
-                     where, buf);
+                     where, buf, links);
       }
       if (head == Head::AllLogits) {
         const Buffer lg = rows_of(logits, m);

@@ -294,7 +294,7 @@ void encode_norm(CommandEncoder& enc, const BlockContext& ctx, const Buffer& x,
 
 void encode_layer(CommandEncoder& enc, const BlockContext& ctx, std::int64_t layer,
                   const LayerWeights& w, const LayerCache& cache, const RopeBuffers& rope,
-                  const ChunkPositions& where, const ChunkBuffers& buf) {
+                  const ChunkPositions& where, const ChunkBuffers& buf, const LayerLinks& links) {
   const BlockFeatures& f = ctx.features;
   const auto eps = static_cast<float>(ctx.config.rms_norm_eps);
   if (!w.attn_norm.valid() || !w.ffn_norm.valid()) missing(layer, "input/pre-FFN norm");
@@ -302,9 +302,11 @@ void encode_layer(CommandEncoder& enc, const BlockContext& ctx, std::int64_t lay
     missing(layer, "post-attention/post-FFN norm (sandwich norms)");
   }
 
+  if (links.next_norm && !links.next_norm->valid()) missing(layer + 1, "input norm");
+
   // Attention: x += attn(norm(x)) (Gemma: x += post_norm(attn(norm(x)))), and in the same pass
   // xn = ffn_norm(x) for the MLP.
-  encode_norm(enc, ctx, buf.x, w.attn_norm, buf.xn);
+  if (!links.input_normed) encode_norm(enc, ctx, buf.x, w.attn_norm, buf.xn);
   encode_attention(enc, ctx, layer, w.attn, cache, rope, where, buf);
   if (f.sandwich_norms) {
     // xn is free again (q/k/v have been projected from it).
@@ -322,11 +324,15 @@ void encode_layer(CommandEncoder& enc, const BlockContext& ctx, std::int64_t lay
   } else {
     missing(layer, "MLP or experts");
   }
+  Buffer delta = buf.proj;
   if (f.sandwich_norms) {
     encode_norm(enc, ctx, buf.proj, w.post_ffn_norm, buf.xn);
-    ops::add(enc, buf.x, buf.xn, buf.x);
+    delta = buf.xn;
+  }
+  if (links.next_norm) {
+    ops::add_rms_norm(enc, delta, buf.x, *links.next_norm, buf.x, buf.xn, eps, ctx.norm_weight);
   } else {
-    ops::add(enc, buf.x, buf.proj, buf.x);
+    ops::add(enc, buf.x, delta, buf.x);
   }
 }
 

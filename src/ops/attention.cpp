@@ -26,8 +26,11 @@ std::int64_t decode_heads_per_block(std::int64_t group) {
 }
 // Enough decode blocks to fill an H100/H200 (132 SMs) about twice.
 constexpr std::int64_t kDecodeTargetBlocks = 264;
-// Chunks shorter than this are not worth a merge.
-constexpr std::int64_t kDecodeMinChunk = 64;
+// Chunks shorter than this are not worth a merge. A block walks its chunk 8 rows at a time (at
+// head_dim 128), each pass a dependent round trip to memory, so at batch 1 the step's latency is
+// the passes a chunk takes: 16-row chunks (two passes) instead of 64 took the Llama-3-8B decode
+// attention at 600 cached tokens from 10 chunks (8 passes) to 33 (docs/perf.md, issue 7).
+constexpr std::int64_t kDecodeMinChunk = 16;
 
 struct Dims {
   std::int64_t n_q, n_heads, head_dim;

@@ -99,12 +99,24 @@ void encode_embedding(CommandEncoder& encoder, const BlockContext& ctx,
 void encode_norm(CommandEncoder& encoder, const BlockContext& ctx, const Buffer& x,
                  const Buffer& weight, const Buffer& out);
 
+/// How a layer meets its neighbours: a layer's closing residual add and the next layer's input
+/// norm read and write the same rows, so one add_rms_norm dispatch does both (a launch and a
+/// round trip of x fewer a layer, which batch-1 decode feels).
+struct LayerLinks {
+  /// buf.xn already holds this layer's input norm of buf.x (the previous layer wrote it).
+  bool input_normed = false;
+  /// When set: the closing residual add also writes buf.xn = RMSNorm(x) with this weight (the
+  /// next layer's input norm).
+  const Buffer* next_norm = nullptr;
+};
+
 /// One decoder layer on buf.x in place: appends the chunk's K/V at its positions to `cache` and
 /// attends over positions [0, pos0 + n) (a decode kernel when n == 1). A single token (n == 1)
 /// goes through the fused q/k/v and gate/up projections where the layer has them.
 void encode_layer(CommandEncoder& encoder, const BlockContext& ctx, std::int64_t layer,
                   const LayerWeights& weights, const LayerCache& cache, const RopeBuffers& rope,
-                  const ChunkPositions& where, const ChunkBuffers& buf);
+                  const ChunkPositions& where, const ChunkBuffers& buf,
+                  const LayerLinks& links = {});
 
 /// Output head: logits = lm_head(final_norm(x)), softcapped when the features say so.
 /// x, xn: [rows, hidden] (xn is scratch); logits: [rows, vocab] in the compute dtype.

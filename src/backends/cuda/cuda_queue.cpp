@@ -10,6 +10,7 @@
 #include "backends/cuda/cuda_timeline.h"
 #include "backends/cuda/host_launch.h"
 #include "backends/cuda/kernel_abi.h"
+#include "backends/cuda/kernel_launch.h"
 
 namespace mlxn::cuda {
 
@@ -239,8 +240,7 @@ void CudaQueue::enqueue(CudaSubmission& sub) {
           break;
         }
         void* kernel_args[] = {&args};
-        const cudaError_t err =
-            cudaLaunchKernel(lc.func, lc.grid, lc.block, kernel_args, lc.smem, stream_);
+        const cudaError_t err = launch_kernel(lc, kernel_args, stream_, device_);
         if (err != cudaSuccess) [[unlikely]] {
           throw_cuda_error(ErrorKind::CommandBuffer, err, label + ": launching " + kernel->key);
         }

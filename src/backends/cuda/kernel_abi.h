@@ -44,6 +44,11 @@ struct LaunchConfig {
   dim3 grid;
   dim3 block;
   size_t smem;
+  /// The kernel calls pdl_wait() (kernels/common.cuh) before it touches memory that earlier
+  /// work writes or reads, so it may be launched as a programmatic dependent of the previous
+  /// kernel of the stream: its launch and ramp-up then overlap that kernel's tail, which is most
+  /// of the cost of the small kernels of a batch-1 decode step.
+  bool pdl = false;
 };
 
 /// Kernel::entry of the CUDA backend points at one of these.

@@ -46,6 +46,7 @@ struct Sigmoid {
 template <class T, class Op>
 __global__ void __launch_bounds__(kElementwiseThreads)
     unary_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::ActivationParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
   T* out = static_cast<T*>(args.ptr[1]);
@@ -75,6 +76,7 @@ __global__ void __launch_bounds__(kElementwiseThreads)
 template <class T, class Op>
 __global__ void __launch_bounds__(kElementwiseThreads)
     gated_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::ActivationParams>(args);
   const T* gate = static_cast<const T*>(args.ptr[0]);
   const T* up = static_cast<const T*>(args.ptr[1]);
@@ -116,7 +118,7 @@ LaunchConfig activation_config(const DeviceArgs& args) {
   } else {
     func = reinterpret_cast<const void*>(&unary_kernel<T, Op>);
   }
-  return {func, dim3(blocks), dim3(kElementwiseThreads), 0};
+  return {func, dim3(blocks), dim3(kElementwiseThreads), 0, true};
 }
 
 template <class Op, bool kGated>

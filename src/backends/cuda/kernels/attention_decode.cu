@@ -43,6 +43,7 @@ struct DecodeShape {
 // warp by shuffles and across warps through shared memory.
 template <class T, int D, int kMaxGroup>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   using S = DecodeShape<T, D>;
   constexpr int E = S::E, TG = S::TG, NP = S::NP, EPT = S::EPT;
   __shared__ float sm_acc[kWarps][kMaxGroup][D];
@@ -218,6 +219,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const __grid_constant_
 // l_c.
 __global__ void __launch_bounds__(kMergeThreads)
     decode_merge_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<AttentionParams>(args);
   const float* ws = static_cast<const float*>(args.ptr[0]);
   const long long hq = blockIdx.x;
@@ -243,13 +245,14 @@ LaunchConfig decode_config(const DeviceArgs& args) {
   const int group = p.n_heads / p.n_kv_heads;
   const unsigned int n_sub = (group + kMaxGroup - 1) / kMaxGroup;
   return {reinterpret_cast<const void*>(&decode_kernel<T, D, kMaxGroup>),
-          dim3(static_cast<unsigned int>(p.n_chunks), p.n_kv_heads * n_sub), dim3(kThreads), 0};
+          dim3(static_cast<unsigned int>(p.n_chunks), p.n_kv_heads * n_sub), dim3(kThreads), 0,
+          true};
 }
 
 LaunchConfig merge_config(const DeviceArgs& args) {
   const auto& p = params_as<AttentionParams>(args);
   return {reinterpret_cast<const void*>(&decode_merge_kernel),
-          dim3(static_cast<unsigned int>(p.n_heads)), dim3(kMergeThreads), 0};
+          dim3(static_cast<unsigned int>(p.n_heads)), dim3(kMergeThreads), 0, true};
 }
 
 template <class T, int G>

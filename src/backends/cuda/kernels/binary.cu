@@ -18,6 +18,7 @@ struct MulOp {
 template <class T, class Op>
 __global__ void __launch_bounds__(kElementwiseThreads)
     binary_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::BinaryParams>(args);
   const T* a = static_cast<const T*>(args.ptr[0]);
   const T* b = static_cast<const T*>(args.ptr[1]);
@@ -54,7 +55,7 @@ LaunchConfig binary_config(const DeviceArgs& args) {
   const unsigned int blocks =
       blocks_for((p.n + V - 1) / V, kElementwiseThreads, kMaxElementwiseBlocks);
   return {reinterpret_cast<const void*>(&binary_kernel<T, Op>), dim3(blocks),
-          dim3(kElementwiseThreads), 0};
+          dim3(kElementwiseThreads), 0, true};
 }
 
 template <class Op>

@@ -84,6 +84,30 @@ __device__ __forceinline__ long long grid_stride() {
   return static_cast<long long>(gridDim.x) * blockDim.x;
 }
 
+/// Programmatic dependent launch (sm_90+). A kernel whose LaunchConfig sets `pdl` may start
+/// while the previous kernel of its stream still runs: pdl_wait() blocks until that kernel has
+/// finished and its writes are visible, so it must come before the first access to memory that
+/// earlier work writes or reads. pdl_trigger() lets the next such kernel launch: called right
+/// after the wait, the next kernel's blocks are scheduled onto free SM slots while this one runs,
+/// and its launch latency is gone by the time it may proceed. (Prefetching a mat-vec's weights
+/// into L2 before the wait measured slower on the H100: docs/perf.md, issue 7.) Both are no-ops
+/// for a launch without the attribute and on older GPUs.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+/// The start of a kernel with nothing to do before its inputs are ready.
+__device__ __forceinline__ void pdl_enter() {
+  pdl_wait();
+  pdl_trigger();
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);

@@ -24,6 +24,7 @@ __device__ __forceinline__ bool bad_id(const DeviceArgs& args, long long id, lon
 template <class T>
 __global__ void __launch_bounds__(kMaxThreads)
     embedding_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::EmbeddingParams>(args);
   const T* table = static_cast<const T*>(args.ptr[0]);
   const int* ids = static_cast<const int*>(args.ptr[1]);
@@ -90,6 +91,7 @@ __device__ __forceinline__ void dequant_unit(const std::uint32_t* src, float s, 
 template <class T, class S>
 __global__ void __launch_bounds__(kMaxThreads)
     embedding_quantized_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::EmbeddingQuantizedParams>(args);
   const std::uint32_t* packed = static_cast<const std::uint32_t*>(args.ptr[0]);
   const S* scales = static_cast<const S*>(args.ptr[1]);
@@ -154,14 +156,14 @@ LaunchConfig embedding_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::EmbeddingParams>(args);
   constexpr int V = 16 / sizeof(T);
   return {reinterpret_cast<const void*>(&embedding_kernel<T>), dim3(token_blocks(p.n_tokens)),
-          dim3(threads_for((p.hidden + V - 1) / V)), 0};
+          dim3(threads_for((p.hidden + V - 1) / V)), 0, true};
 }
 
 template <class T, class S>
 LaunchConfig embedding_quantized_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::EmbeddingQuantizedParams>(args);
   return {reinterpret_cast<const void*>(&embedding_quantized_kernel<T, S>),
-          dim3(token_blocks(p.n_tokens)), dim3(threads_for(p.hidden / 32)), 0};
+          dim3(token_blocks(p.n_tokens)), dim3(threads_for(p.hidden / 32)), 0, true};
 }
 
 template <class T>

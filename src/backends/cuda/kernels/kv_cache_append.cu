@@ -51,6 +51,7 @@ __device__ __forceinline__ void store8(T* p, const float* f) {
 // head of one token, so the ring "greatest position wins" test runs once per token.
 template <class Ts, class Td>
 __global__ void __launch_bounds__(kThreads) append_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::KvCacheAppendParams>(args);
   const Ts* k_new = static_cast<const Ts*>(args.ptr[0]);
   const Ts* v_new = static_cast<const Ts*>(args.ptr[1]);
@@ -109,7 +110,7 @@ LaunchConfig append_config(const DeviceArgs& args) {
   long long blocks = p.n_tokens < 1 ? 1 : p.n_tokens;
   if (blocks > kMaxBlocks) blocks = kMaxBlocks;
   return {reinterpret_cast<const void*>(&append_kernel<Ts, Td>),
-          dim3(static_cast<unsigned int>(blocks)), dim3(kThreads), 0};
+          dim3(static_cast<unsigned int>(blocks)), dim3(kThreads), 0, true};
 }
 
 template <class Ts>

@@ -20,6 +20,7 @@ __host__ __device__ inline int matvec_rows_per_block(long long n) {
 template <class T>
 __global__ void __launch_bounds__(kMatvecThreads)
     dense_matvec_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   __shared__ float partial[kMatvecThreads / 32];
   const auto& p = params_as<ops::MatmulParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
@@ -99,13 +100,14 @@ LaunchConfig dense_matvec_config(const DeviceArgs& args) {
   if (by > kMaxGridY) by = kMaxGridY;
   return {reinterpret_cast<const void*>(&dense_matvec_kernel<T>),
           dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)), dim3(kMatvecThreads),
-          0};
+          0, true};
 }
 
 // out[i, j] = out[i, j] + bias[j], rounded once (out already holds the GEMM's rounded result).
 template <class T>
 __global__ void __launch_bounds__(kElementwiseThreads)
     bias_add_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::MatmulParams>(args);
   T* out = static_cast<T*>(args.ptr[0]);
   const T* bias = static_cast<const T*>(args.ptr[1]);
@@ -120,7 +122,7 @@ LaunchConfig bias_add_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::MatmulParams>(args);
   return {reinterpret_cast<const void*>(&bias_add_kernel<T>),
           dim3(blocks_for(p.m * p.n, kElementwiseThreads, kMaxElementwiseBlocks)),
-          dim3(kElementwiseThreads), 0};
+          dim3(kElementwiseThreads), 0, true};
 }
 
 template <template <class> class Config>

@@ -290,6 +290,7 @@ __global__ void __launch_bounds__(kMlxMvThreads)
   const int* ids = p.has_ids ? static_cast<const int*>(args.ptr[5]) : nullptr;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const long long row0 = (static_cast<long long>(blockIdx.x) * (kMlxMvThreads / 32) + warp) * R;
+  pdl_enter();
   if (row0 >= p.n) return;  // whole warps only: nothing below synchronizes the block
   const long long n_chunks = p.k / E;
   const long long n_assign = p.m * p.top_k;
@@ -338,7 +339,7 @@ LaunchConfig mlx_matvec_config(const DeviceArgs& args) {
   if (by > 65535) by = 65535;
   return {reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U>),
           dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)), dim3(kMlxMvThreads),
-          0};
+          0, true};
 }
 
 }  // namespace mlxn::cuda::qmm

@@ -11,27 +11,47 @@ namespace {
 
 enum class Kind { Matvec, Tiled, Dequant };
 
+template <class T>
+ConfigureFn matvec_for_bits(int bits) {
+  using namespace qmm;
+  // 4 and 8 bits, what MLX models ship in, have their own mat-vec (matmul_mlx_matvec.cuh).
+  if (bits == 4) return &mlx_matvec_config<T, 4, kMlxMvRows, kMlxMvUnroll>;
+  if (bits == 8) return &mlx_matvec_config<T, 8, kMlxMvRows, kMlxMvUnroll>;
+  switch (bits) {
+    case 2:
+      return &quant_matvec_config<T, MlxFormat<2>>;
+    case 3:
+      return &quant_matvec_config<T, MlxFormat<3>>;
+    case 5:
+      return &quant_matvec_config<T, MlxFormat<5>>;
+    case 6:
+      return &quant_matvec_config<T, MlxFormat<6>>;
+    default:
+      return nullptr;
+  }
+}
+
 template <class T, Kind kKind>
 ConfigureFn for_bits(int bits) {
   using namespace qmm;
-  // 4 and 8 bits, what MLX models ship in, have their own mat-vec (matmul_mlx_matvec.cuh).
-  if (kKind == Kind::Matvec && bits == 4) return &mlx_matvec_config<T, 4, kMlxMvRows, kMlxMvUnroll>;
-  if (kKind == Kind::Matvec && bits == 8) return &mlx_matvec_config<T, 8, kMlxMvRows, kMlxMvUnroll>;
-  switch (bits) {
-#define MLXN_MLX_BITS(B)                                                     \
-  case B:                                                                    \
-    return kKind == Kind::Tiled     ? &quant_tiled_config<T, MlxFormat<B>>   \
-           : kKind == Kind::Dequant ? &quant_dequant_config<T, MlxFormat<B>> \
-                                    : &quant_matvec_config<T, MlxFormat<B>>;
-    MLXN_MLX_BITS(2)
-    MLXN_MLX_BITS(3)
-    MLXN_MLX_BITS(4)
-    MLXN_MLX_BITS(5)
-    MLXN_MLX_BITS(6)
-    MLXN_MLX_BITS(8)
+  if constexpr (kKind == Kind::Matvec) {
+    return matvec_for_bits<T>(bits);
+  } else {
+    switch (bits) {
+#define MLXN_MLX_BITS(B)                                               \
+  case B:                                                              \
+    return kKind == Kind::Tiled ? &quant_tiled_config<T, MlxFormat<B>> \
+                                : &quant_dequant_config<T, MlxFormat<B>>;
+      MLXN_MLX_BITS(2)
+      MLXN_MLX_BITS(3)
+      MLXN_MLX_BITS(4)
+      MLXN_MLX_BITS(5)
+      MLXN_MLX_BITS(6)
+      MLXN_MLX_BITS(8)
 #undef MLXN_MLX_BITS
-    default:
-      return nullptr;
+      default:
+        return nullptr;
+    }
   }
 }
 

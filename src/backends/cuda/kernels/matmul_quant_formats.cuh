@@ -252,8 +252,7 @@ struct Q8_0Format {
     unsigned int qs[4];
     load_bytes_u16<16>(b + 2 + 16 * half, qs);
 #pragma unroll
-    for (int i = 0; i < 16; ++i)
-      out[i] = d * int8_bits_to_f32(byte_of(qs, i));
+    for (int i = 0; i < 16; ++i) out[i] = d * int8_bits_to_f32(byte_of(qs, i));
   }
 };
 

@@ -83,6 +83,7 @@ __device__ __forceinline__ S row_reduce(S v, S* scratch) {
 // out may alias as norms.h allows without extra barriers; the second read mostly hits L1/L2.
 template <class T, bool kResidual, bool kWeight, bool kMean>
 __global__ void __launch_bounds__(kMaxThreads) rms_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   __shared__ SumSq scratch[33];
   const auto& p = params_as<ops::RowNormParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
@@ -165,6 +166,7 @@ __global__ void __launch_bounds__(kMaxThreads) rms_kernel(const __grid_constant_
 template <class T, bool kBias>
 __global__ void __launch_bounds__(kMaxThreads)
     layer_norm_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   __shared__ Moments scratch[33];
   const auto& p = params_as<ops::RowNormParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
@@ -239,13 +241,13 @@ LaunchConfig row_config(const void* func, const DeviceArgs& args) {
   if (packs <= 32) {
     long long blocks = (p.rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock;
     blocks = blocks < 1 ? 1 : (blocks > kMaxBlocks ? kMaxBlocks : blocks);
-    return {func, dim3(static_cast<unsigned int>(blocks)), dim3(32, kWarpRowsPerBlock), 0};
+    return {func, dim3(static_cast<unsigned int>(blocks)), dim3(32, kWarpRowsPerBlock), 0, true};
   }
   long long threads = (packs + 31) / 32 * 32;
   if (threads > kMaxThreads) threads = kMaxThreads;
   long long blocks = p.rows < 1 ? 1 : (p.rows > kMaxBlocks ? kMaxBlocks : p.rows);
   return {func, dim3(static_cast<unsigned int>(blocks)), dim3(static_cast<unsigned int>(threads)),
-          0};
+          0, true};
 }
 
 template <class T, NormKind kKind>

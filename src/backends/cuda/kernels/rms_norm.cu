@@ -38,6 +38,7 @@ __device__ __forceinline__ float block_sum(float v, float* scratch, float* total
 template <class T, bool kGated>
 __global__ void __launch_bounds__(kMaxThreads)
     rms_norm_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   __shared__ float scratch[32];
   __shared__ float total;
   const auto& p = params_as<ops::RmsNormParams>(args);
@@ -113,7 +114,8 @@ LaunchConfig rms_norm_config(const DeviceArgs& args) {
   long long blocks = p.rows < 1 ? 1 : p.rows;
   if (blocks > kMaxRowBlocks) blocks = kMaxRowBlocks;
   return {reinterpret_cast<const void*>(&rms_norm_kernel<T, kGated>),
-          dim3(static_cast<unsigned int>(blocks)), dim3(static_cast<unsigned int>(threads)), 0};
+          dim3(static_cast<unsigned int>(blocks)), dim3(static_cast<unsigned int>(threads)), 0,
+          true};
 }
 
 template <bool kGated>

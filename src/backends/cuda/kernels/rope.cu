@@ -20,6 +20,7 @@ constexpr long long kTargetBlocks = 1024;
 // Consecutive threads take consecutive pairs: loads and stores of a warp are contiguous.
 template <class T>
 __global__ void __launch_bounds__(kThreads) rope_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   const auto& p = params_as<ops::RopeParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
   const int* pos = static_cast<const int*>(args.ptr[1]);
@@ -83,7 +84,7 @@ LaunchConfig rope_config(const DeviceArgs& args) {
   if (head_blocks < 1) head_blocks = 1;
   return {reinterpret_cast<const void*>(&rope_kernel<T>),
           dim3(static_cast<unsigned int>(token_blocks), static_cast<unsigned int>(head_blocks)),
-          dim3(static_cast<unsigned int>(tx), static_cast<unsigned int>(ty)), 0};
+          dim3(static_cast<unsigned int>(tx), static_cast<unsigned int>(ty)), 0, true};
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ __device__ __forceinline__ bool row_vec_ok(const T* x, long long cols) {
 template <class T>
 __global__ void __launch_bounds__(kMaxThreads)
     argmax_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   __shared__ Smem sm;
   const auto& p = params_as<ops::ArgmaxParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
@@ -39,6 +40,7 @@ constexpr int kMaxK = static_cast<int>(ops::kMaxTopK);
 template <class T>
 __global__ void __launch_bounds__(kMaxThreads)
     top_k_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   __shared__ Smem sm;
   __shared__ unsigned long long cand[kMaxK];
   __shared__ unsigned n_above;
@@ -129,14 +131,14 @@ template <class T>
 LaunchConfig argmax_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::ArgmaxParams>(args);
   return {reinterpret_cast<const void*>(&argmax_kernel<T>), dim3(row_blocks(p.rows)),
-          dim3(threads_for(p.cols, sizeof(T))), 0};
+          dim3(threads_for(p.cols, sizeof(T))), 0, true};
 }
 
 template <class T>
 LaunchConfig top_k_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::TopKParams>(args);
   return {reinterpret_cast<const void*>(&top_k_kernel<T>), dim3(row_blocks(p.rows)),
-          dim3(threads_for(p.cols, sizeof(T))), 0};
+          dim3(threads_for(p.cols, sizeof(T))), 0, true};
 }
 
 }  // namespace
