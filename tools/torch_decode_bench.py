@@ -546,16 +546,7 @@ def run_int4(args, shape: Shape, device, prompt) -> dict:
 
 def guarded(args, variant: str, storage: str, body) -> dict:
     """Runs one variant; an exception becomes a row with the error (the run then exits 1)."""
-    try:
-        return body()
-    except Exception as e:
-        error = short_error(e)
-    # Outside the except block, so the traceback (and the tensors its frames hold) is gone.
-    log(f"{variant}: FAILED: {error}")
-    free_memory()
-    row = base_row(args, variant, storage)
-    row["error"] = error
-    return row
+    return guarded_many(args, [variant], lambda: [body()], storage)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -671,18 +662,19 @@ def main(argv=None) -> int:
     return 0
 
 
-def guarded_many(args, variants: List[str], body) -> List[dict]:
-    """Like guarded() for the bf16 group, which shares one model: a failure to build it (e.g.
-    out of memory) marks each of its variants."""
+def guarded_many(args, variants: List[str], body, storage: str = "bf16") -> List[dict]:
+    """Runs variants that share one model (the bf16 group): an exception -- e.g. out of memory
+    while building it -- becomes a row with the error for each (the run then exits 1)."""
     try:
         return body()
     except Exception as e:
         error = short_error(e)
-    log(f"bf16 variants: FAILED: {error}")
+    # Outside the except block, so the traceback (and the tensors its frames hold) is gone.
+    log(f"{', '.join(variants)}: FAILED: {error}")
     free_memory()
     rows = []
     for v in variants:
-        row = base_row(args, v, "bf16")
+        row = base_row(args, v, storage)
         row["error"] = error
         rows.append(row)
     return rows

@@ -28,6 +28,31 @@ bool can_fuse(std::span<const LinearFormat> formats) {
   return true;
 }
 
+Linear alloc_fused(Uploader& up, const LinearFormat& first, std::span<const LinearBinding> parts) {
+  Linear l;
+  l.kind = first.kind;
+  l.in = first.in;
+  l.ggml_type = first.ggml_type;
+  for (const LinearBinding& p : parts) l.out += p.weight->expected.shape.front();
+  switch (first.kind) {
+    case WeightKind::MlxQuant:
+      l.quant.bits = first.bits;
+      l.quant.group_size = first.group_size;
+      l.quant.packed = up.alloc(DType::U32, {l.out, l.in * first.bits / 32});
+      l.quant.scales = up.alloc(first.dtype, {l.out, l.in / first.group_size});
+      l.quant.biases = up.alloc(first.dtype, {l.out, l.in / first.group_size});
+      break;
+    case WeightKind::Ggml:
+      l.ggml = up.alloc(DType::U8, {l.out, first.row_bytes});
+      break;
+    case WeightKind::Dense:
+      l.dense = up.alloc(up.compute_dtype(), {l.out, l.in});
+      break;
+  }
+  if (first.has_bias) l.bias = up.alloc(up.compute_dtype(), {l.out});
+  return l;
+}
+
 FusedProjections load_projections(WeightSource& src, std::span<const LinearBinding> parts) {
   std::vector<LinearFormat> formats;
   formats.reserve(parts.size());

@@ -17,6 +17,12 @@ namespace mlxn::engine::detail {
 /// aligned offsets (the GGML matmul's load width, as ggml_matmul checks).
 bool can_fuse(std::span<const LinearFormat> formats);
 
+/// The fused Linear for `parts` stored as `first` (the format of parts.front(), which can_fuse
+/// has matched against the others): kind, in-features and the parts' rows summed, with
+/// zero-filled buffers for all of them (and the bias) allocated through `up`. Each source then
+/// writes every part into its rows (Linear::rows).
+Linear alloc_fused(Uploader& up, const LinearFormat& first, std::span<const LinearBinding> parts);
+
 /// Projections that read one input, as loaded.
 struct FusedProjections {
   Linear fused;               // all parts' rows in order, or invalid when loaded one by one

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "fused_projections.h"
 #include "ggml_repack.h"
 #include "mlxn/core/error.h"
 #include "mlxn/io/ggml_dequant.h"
@@ -104,19 +105,7 @@ class GgufSource final : public WeightSource {
 
   Linear fused_linear(std::span<const LinearBinding> parts) override {
     const LinearFormat first = linear_format(parts.front());
-    Linear l;
-    l.kind = first.kind;
-    l.in = first.in;
-    l.ggml_type = first.ggml_type;
-    for (const LinearBinding& p : parts) l.out += p.weight->expected.shape.front();
-    if (first.kind == WeightKind::MlxQuant) {
-      l.quant = up_.alloc_repacked(info(*parts.front().weight).type, l.out, l.in);
-    } else if (first.kind == WeightKind::Ggml) {
-      l.ggml = up_.alloc(DType::U8, {l.out, first.row_bytes});
-    } else {
-      l.dense = up_.alloc(up_.compute_dtype(), {l.out, l.in});
-    }
-    if (first.has_bias) l.bias = up_.alloc(up_.compute_dtype(), {l.out});
+    const Linear l = alloc_fused(up_, first, parts);
     // Each part goes straight from the file to its rows; progress counts part by part.
     std::int64_t row0 = 0;
     for (const LinearBinding& p : parts) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "fused_projections.h"
 #include "mlxn/core/error.h"
 #include "mlxn/io/mlx_quant_config.h"
 #include "weight_source.h"
@@ -76,21 +77,7 @@ class SafetensorsSource final : public WeightSource {
 
   Linear fused_linear(std::span<const LinearBinding> parts) override {
     const LinearFormat first = linear_format(parts.front());
-    Linear l;
-    l.kind = first.kind;
-    l.in = first.in;
-    for (const LinearBinding& p : parts) l.out += p.weight->expected.shape.front();
-    if (first.kind == WeightKind::Dense) {
-      l.dense = up_.alloc(up_.compute_dtype(), {l.out, l.in});
-    } else {
-      const QuantTensors q0 = quant(*parts.front().weight);
-      l.quant.bits = first.bits;
-      l.quant.group_size = first.group_size;
-      l.quant.packed = up_.alloc(DType::U32, {l.out, q0.packed->shape.back()});
-      l.quant.scales = up_.alloc(first.dtype, {l.out, q0.scales->shape.back()});
-      l.quant.biases = up_.alloc(first.dtype, {l.out, q0.biases->shape.back()});
-    }
-    if (first.has_bias) l.bias = up_.alloc(up_.compute_dtype(), {l.out});
+    const Linear l = alloc_fused(up_, first, parts);
     // Each part goes straight from the file to its rows; progress counts part by part.
     std::int64_t row0 = 0;
     for (const LinearBinding& p : parts) {

@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "engine/ggml_repack.h"
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
 #include "mlxn/io/ggml_types.h"
-#include "engine/ggml_repack.h"
 
 namespace mlxn::engine {
 
@@ -150,8 +150,7 @@ class Filler {
   // repacks Q4_0 (detail::repacks_ggml), their exact MLX affine form -- what a GGUF file of these
   // blocks would load as, so the benchmark reads the bytes a real model does.
   void q4_0(Linear& l) {
-    const std::size_t row =
-        io::ggml_row_size(io::GgmlType::Q4_0, static_cast<std::uint64_t>(l.in));
+    const std::size_t row = io::ggml_row_size(io::GgmlType::Q4_0, static_cast<std::uint64_t>(l.in));
     std::vector<std::uint8_t> bytes_ = random_bytes(static_cast<std::size_t>(l.out) * row);
     const float base = 1.0f / (std::sqrt((256.0f - 1.0f) / 12.0f) * std::sqrt(float(l.in)));
     const std::uint64_t key = next_key();

@@ -385,6 +385,19 @@ std::vector<float> run_linear(Device& device, DType dtype, const std::vector<flo
   return read_floats(out);
 }
 
+// Storage that follows the config's quantization (as mlx-lm writes it), `floats` otherwise.
+inline std::function<Storage(const io::ExpectedTensor&)> as_config_says(const io::ModelConfig& c,
+                                                                        io::TensorDType floats) {
+  return [c, floats](const io::ExpectedTensor& e) {
+    if (e.quantizable && c.quantization) {
+      if (auto p = c.quantization->for_module(e.name.substr(0, e.name.size() - 7))) {
+        return Storage::mlx(p->bits, p->group_size);
+      }
+    }
+    return Storage::f(floats);
+  };
+}
+
 // The storage of a GGUF projection of `type` (one ops::ggml_matmul runs natively), whole, fused
 // or a row view, as `backend` loads it: where it repacks the type (CUDA: Q4_0, Q8_0), MLX affine
 // codes of the type's bits in groups of 32 with f16 scales and biases; elsewhere u8 rows of its

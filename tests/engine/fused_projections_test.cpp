@@ -40,18 +40,6 @@ std::string llama_config(const std::string& model_type, const std::string& extra
          (extra.empty() ? "" : ", " + extra) + "}";
 }
 
-// Storage that follows the config's quantization (as mlx-lm writes it), f32 floats otherwise.
-std::function<Storage(const io::ExpectedTensor&)> as_config_says(const io::ModelConfig& c) {
-  return [c](const io::ExpectedTensor& e) {
-    if (e.quantizable && c.quantization) {
-      if (auto p = c.quantization->for_module(e.name.substr(0, e.name.size() - 7))) {
-        return Storage::mlx(p->bits, p->group_size);
-      }
-    }
-    return Storage::f(TensorDType::F32);
-  };
-}
-
 std::vector<double> concat(std::initializer_list<const std::vector<double>*> parts) {
   std::vector<double> out;
   for (const std::vector<double>* p : parts) out.insert(out.end(), p->begin(), p->end());
@@ -174,7 +162,7 @@ class FusedProjectionsTest : public mlxn::test::BackendTest {
 TEST_P(FusedProjectionsTest, MlxQuantizedLlamaLoadsFusedQkvAndGateUp) {
   TinyModel m = TinyModel::safetensors(llama_config("llama", R"("quantization": {"group_size": 32,
                                                      "bits": 4})"));
-  m.storage = as_config_says(m.config());
+  m.storage = test::as_config_says(m.config(), TensorDType::F32);
   const ModelWeights w = load(m);
   for (int l = 0; l < 2; ++l) {
     SCOPED_TRACE("layer " + std::to_string(l));
@@ -220,7 +208,7 @@ TEST_P(FusedProjectionsTest, IncompatiblePartsStaySeparateAndStillDecode) {
       "group_size": 32, "bits": 4,
       "model.layers.1.self_attn.v_proj": {"group_size": 32, "bits": 8},
       "model.layers.1.mlp.up_proj": {"group_size": 64, "bits": 4}})"));
-  m.storage = as_config_says(m.config());
+  m.storage = test::as_config_says(m.config(), TensorDType::F32);
   const ModelWeights w = load(m);
   EXPECT_TRUE(w.layers[0].attn.qkv.valid());
   EXPECT_TRUE(w.layers[0].mlp->gate_up.valid());

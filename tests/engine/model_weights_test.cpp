@@ -32,18 +32,6 @@ std::string config(const std::string& model_type, const std::string& extra = "")
          (extra.empty() ? "" : ", " + extra) + "}";
 }
 
-// Storage that follows the config's quantization (as mlx-lm writes it), floats otherwise.
-std::function<Storage(const io::ExpectedTensor&)> as_config_says(const io::ModelConfig& c) {
-  return [c](const io::ExpectedTensor& e) {
-    if (e.quantizable && c.quantization) {
-      if (auto p = c.quantization->for_module(e.name.substr(0, e.name.size() - 7))) {
-        return Storage::mlx(p->bits, p->group_size);
-      }
-    }
-    return Storage::f(TensorDType::BF16);
-  };
-}
-
 // Device bytes of all distinct storages a ModelWeights holds (views counted by their extent).
 std::int64_t distinct_bytes(const ModelWeights& w) {
   std::map<const void*, std::size_t> extent;
@@ -322,7 +310,7 @@ TEST_P(ModelWeightsTest, MlxQuantizedTiedModelSharesTheEmbeddingWithTheHead) {
       "quantization": {"group_size": 32, "bits": 4,
                        "model.layers.1.mlp.down_proj": {"group_size": 64, "bits": 8},
                        "model.layers.1.self_attn.v_proj": {"group_size": 32, "bits": 3}})"));
-  m.storage = as_config_says(m.config());
+  m.storage = test::as_config_says(m.config(), TensorDType::BF16);
   const ModelWeights w = load(m, DType::F32);
   ASSERT_TRUE(w.embedding.quant);
   EXPECT_FALSE(w.embedding.dense.valid());
@@ -399,7 +387,7 @@ TEST_P(ModelWeightsTest, MlxSwitchMlpExpertsStayQuantized) {
       "quantization": {"group_size": 32, "bits": 4,
                        "model.layers.0.mlp.gate": {"group_size": 64, "bits": 8}})"),
                                        naming);
-  m.storage = as_config_says(m.config());
+  m.storage = test::as_config_says(m.config(), TensorDType::BF16);
   const ModelWeights w = load(m, DType::F32);
   for (int l = 0; l < 2; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".mlp.";
