@@ -62,5 +62,6 @@
 #include "mlxn/ops/penalties.h"
 #include "mlxn/ops/quantized_matmul.h"
 #include "mlxn/ops/rope.h"
+#include "mlxn/ops/rope_kv_append.h"
 #include "mlxn/ops/sampling.h"
 #include "mlxn/ops/softmax.h"

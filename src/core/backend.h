@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +30,9 @@ struct Storage {
   void* host = nullptr;  // host address when host-visible, else nullptr
   std::size_t bytes = 0;
   MemoryKind kind = MemoryKind::Device;
+  // Set once by Buffer::mark_immutable; read by encoding threads (dispatch checks, kernels that
+  // may then read the storage early), so atomic.
+  std::atomic<bool> immutable{false};
   ~Storage();
 };
 

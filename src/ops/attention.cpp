@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "mlxn/core/device.h"
@@ -24,8 +25,15 @@ namespace {
 std::int64_t decode_heads_per_block(std::int64_t group) {
   return group == 1 ? 1 : group <= 4 ? 4 : 8;
 }
-// Enough decode blocks to fill an H100/H200 (132 SMs) about twice.
-constexpr std::int64_t kDecodeTargetBlocks = 264;
+// Enough decode blocks to fill an H100/H200 (132 SMs) four times (what the registers of a
+// 4-head block allow at once).
+std::int64_t decode_target_blocks() {
+  static const std::int64_t v = [] {
+    const char* e = std::getenv("MLXN_DECODE_BLOCKS");  // TEMPORARY A/B knob
+    return e ? std::atoll(e) : std::int64_t{528};
+  }();
+  return v;
+}
 // Chunks shorter than this are not worth a merge. A block walks its chunk 8 rows at a time (at
 // head_dim 128), each pass a dependent round trip to memory, so at batch 1 the step's latency is
 // the passes a chunk takes: 16-row chunks (two passes) instead of 64 took the Llama-3-8B decode
@@ -213,8 +221,11 @@ void attention_decode(CommandEncoder& enc, const Buffer& q, const Buffer& k_cach
       const std::int64_t group = d.n_heads / n_kv_heads;
       const std::int64_t per_block = decode_heads_per_block(group);
       const std::int64_t blocks_per_chunk = n_kv_heads * ((group + per_block - 1) / per_block);
-      n_chunks = (kDecodeTargetBlocks + blocks_per_chunk - 1) / blocks_per_chunk;
+      n_chunks = (decode_target_blocks() + blocks_per_chunk - 1) / blocks_per_chunk;
       n_chunks = std::min(n_chunks, (p.n_slots + kDecodeMinChunk - 1) / kDecodeMinChunk);
+      // No more chunks than a given workspace holds (it is sized for a maximum of chunks).
+      const std::int64_t per_chunk = attention_decode_workspace_elems(d.n_heads, d.head_dim, 1);
+      if (o.workspace.valid()) n_chunks = std::min(n_chunks, o.workspace.numel() / per_chunk);
     }
   }
   n_chunks = std::clamp<std::int64_t>(n_chunks, 1, std::min<std::int64_t>(p.n_slots, 65535));

@@ -72,6 +72,10 @@ void register_kv_cache_kernels(KernelRegistry& registry) {
     return reinterpret_cast<const void*>(
         kv_cache_append_kernel(dtype_from_name(spec.get("src")), dtype_from_name(spec.get("dst"))));
   });
+  registry.register_factory("rope_kv_append", [](const Specialization& spec) -> const void* {
+    return reinterpret_cast<const void*>(
+        rope_kv_append_kernel(dtype_from_name(spec.get("src")), dtype_from_name(spec.get("dst"))));
+  });
 }
 
 }  // namespace mlxn::cpu

@@ -15,6 +15,8 @@ constexpr int kWarps = kThreads / 32;
 // per block, so groups up to 8 (Llama-3: 4) read the cache once; bigger groups (MQA) take
 // ceil(group / 8) blocks.
 constexpr int kMergeThreads = 128;
+// Slots a row group loads before folding any of them in (see the chunk loop).
+constexpr int kRowsInFlight = 2;
 
 constexpr int pow2_at_least(int n) {
   int p = 1;
@@ -95,25 +97,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const __grid_constant_
 
   const long long c0 = (long long)chunk * p.chunk_size;
   const long long c1 = min((long long)p.n_slots, c0 + (long long)p.chunk_size);
-  // The loop bound is uniform over the block, so every lane reaches every shuffle below; lanes
-  // of an invisible or out-of-range slot just contribute zeros.
-  for (long long base = c0; base < c1; base += S::GROUPS) {
-    const long long s = base + grp;
-    const bool active =
-        s < c1 && attn_visible(p, p.q_pos0, ops::attention_slot_position(s, p.kv_len, p.capacity));
-    float kf[EPT], vf[EPT];
-#pragma unroll
-    for (int pp = 0; pp < NP; ++pp) {
-      const int pk = t + TG * pp;
-      if (active && pk < S::NPACK) {
-        const long long off = s * p.kv_token_stride + pk * E;
-        load_f32<T, E>(k + off, vec, kf + pp * E);
-        load_f32<T, E>(v + off, vec, vf + pp * E);
-      } else {
-#pragma unroll
-        for (int j = 0; j < E; ++j) kf[pp * E + j] = vf[pp * E + j] = 0.0f;
-      }
-    }
+  // Folds one slot (its K/V elements in kf/vf) into the online softmax of every head.
+  auto absorb = [&](bool active, const float(&kf)[EPT], const float(&vf)[EPT]) {
     float dot[kMaxGroup];
 #pragma unroll
     for (int h = 0; h < kMaxGroup; ++h) {
@@ -127,7 +112,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const __grid_constant_
 #pragma unroll
       for (int h = 0; h < kMaxGroup; ++h) dot[h] += __shfl_xor_sync(0xffffffffu, dot[h], off);
     }
-    if (active) {
+    if (!active) return;
 #pragma unroll
       for (int h = 0; h < kMaxGroup; ++h) {
         if (h >= gh) continue;
@@ -136,16 +121,43 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const __grid_constant_
           const float corr = exp_diff(m[h], x);
           l[h] = l[h] * corr + 1.0f;
 #pragma unroll
-          for (int j = 0; j < EPT; ++j) acc[h][j] = fmaf(acc[h][j], corr, vf[j]);
-          m[h] = x;
-        } else {
-          const float w = expf(x - m[h]);
-          l[h] += w;
+        for (int j = 0; j < EPT; ++j) acc[h][j] = fmaf(acc[h][j], corr, vf[j]);
+        m[h] = x;
+      } else {
+        const float w = expf(x - m[h]);
+        l[h] += w;
 #pragma unroll
-          for (int j = 0; j < EPT; ++j) acc[h][j] = fmaf(w, vf[j], acc[h][j]);
+        for (int j = 0; j < EPT; ++j) acc[h][j] = fmaf(w, vf[j], acc[h][j]);
+      }
+    }
+  };
+  // The loop bound is uniform over the block, so every lane reaches every shuffle; lanes of an
+  // invisible or out-of-range slot load zeros and skip the update. Each row group requests
+  // kRowsInFlight slots before using any: a pass is one round trip to memory, and at a long
+  // context a chunk takes many passes (docs/perf.md, issue 7).
+  for (long long base = c0; base < c1; base += S::GROUPS * kRowsInFlight) {
+    bool active[kRowsInFlight];
+    float kf[kRowsInFlight][EPT], vf[kRowsInFlight][EPT];
+#pragma unroll
+    for (int u = 0; u < kRowsInFlight; ++u) {
+      const long long s = base + grp + (long long)u * S::GROUPS;
+      active[u] = s < c1 &&
+                  attn_visible(p, p.q_pos0, ops::attention_slot_position(s, p.kv_len, p.capacity));
+#pragma unroll
+      for (int pp = 0; pp < NP; ++pp) {
+        const int pk = t + TG * pp;
+        if (active[u] && pk < S::NPACK) {
+          const long long off = s * p.kv_token_stride + pk * E;
+          load_f32<T, E>(k + off, vec, kf[u] + pp * E);
+          load_f32<T, E>(v + off, vec, vf[u] + pp * E);
+        } else {
+#pragma unroll
+          for (int j = 0; j < E; ++j) kf[u][pp * E + j] = vf[u][pp * E + j] = 0.0f;
         }
       }
     }
+#pragma unroll
+    for (int u = 0; u < kRowsInFlight; ++u) absorb(active[u], kf[u], vf[u]);
   }
 
   // Merge the row groups of each warp: lanes t and t ^ off (off >= TG) hold the same elements.
@@ -216,26 +228,61 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const __grid_constant_
 }
 
 // grid (n_heads), block kMergeThreads: out[h, d] = sum_c e^(m_c - M) acc_c[d] / sum_c e^(m_c - M)
-// l_c.
+// l_c. The chunks are split over slices of the block (a slice covers the head's dims, 4 a thread)
+// so that each thread has only a few chunks to fold: at a long context there are up to a few
+// hundred, and a thread walking all of them in turn made the merge a long chain of round trips.
 __global__ void __launch_bounds__(kMergeThreads)
     decode_merge_kernel(const __grid_constant__ DeviceArgs args) {
   pdl_enter();
+  __shared__ float sm_max[kMergeThreads / 32];
+  __shared__ float sm_acc[kMergeThreads][4];
+  __shared__ float sm_l[kMergeThreads];
   const auto& p = params_as<AttentionParams>(args);
   const float* ws = static_cast<const float*>(args.ptr[0]);
   const long long hq = blockIdx.x;
   const int n_chunks = p.n_chunks;
-  const int dim = p.head_dim;
+  const int dim = p.head_dim;  // a multiple of 4, at most 256
   const float* ml = ws + (long long)p.n_heads * n_chunks * dim + hq * n_chunks * 2;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
   float big = -INFINITY;
-  for (int c = 0; c < n_chunks; ++c) big = fmaxf(big, ml[2 * c]);
-  for (int d = threadIdx.x; d < dim; d += kMergeThreads) {
-    float sum = 0.0f, a = 0.0f;
-    for (int c = 0; c < n_chunks; ++c) {
+  for (int c = tid; c < n_chunks; c += kMergeThreads) big = fmaxf(big, ml[2 * c]);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) big = fmaxf(big, __shfl_xor_sync(0xffffffffu, big, off));
+  if (lane == 0) sm_max[warp] = big;
+  __syncthreads();
+#pragma unroll
+  for (int w = 0; w < kMergeThreads / 32; ++w) big = fmaxf(big, sm_max[w]);
+
+  const int quads = dim / 4;
+  const int slices = kMergeThreads / quads;
+  const int q = tid % quads, slice = tid / quads;
+  float a[4] = {0.0f, 0.0f, 0.0f, 0.0f}, l = 0.0f;
+  if (slice < slices) {
+#pragma unroll 4
+    for (int c = slice; c < n_chunks; c += slices) {
       const float wt = exp_diff(ml[2 * c], big);
-      sum += wt * ml[2 * c + 1];
-      a += wt * ws[(hq * n_chunks + c) * dim + d];
+      l += wt * ml[2 * c + 1];
+      const float* v = ws + (hq * n_chunks + c) * dim + 4 * q;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) a[j] = fmaf(wt, v[j], a[j]);
     }
-    store_any(args.ptr[1], hq * dim + d, p.io_dtype, sum > 0.0f ? a / sum : 0.0f);
+  }
+#pragma unroll
+  for (int j = 0; j < 4; ++j) sm_acc[tid][j] = a[j];
+  sm_l[tid] = l;
+  __syncthreads();
+  if (slice == 0) {
+    float sum = 0.0f, r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < slices; ++s) {
+      sum += sm_l[s * quads + q];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) r[j] += sm_acc[s * quads + q][j];
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      store_any(args.ptr[1], hq * dim + 4 * q + j, p.io_dtype, sum > 0.0f ? r[j] / sum : 0.0f);
+    }
   }
 }
 
