@@ -3,7 +3,6 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -30,9 +29,6 @@ struct Storage {
   void* host = nullptr;  // host address when host-visible, else nullptr
   std::size_t bytes = 0;
   MemoryKind kind = MemoryKind::Device;
-  // Set once by Buffer::mark_immutable; read by encoding threads (dispatch checks, kernels that
-  // may then read the storage early), so atomic.
-  std::atomic<bool> immutable{false};
   ~Storage();
 };
 

@@ -43,15 +43,6 @@ std::int64_t Buffer::numel() const {
   return static_cast<std::int64_t>(size_ / dtype_size(dtype_));
 }
 
-void Buffer::mark_immutable() const {
-  require_valid(*this, "Buffer::mark_immutable");
-  storage_->immutable.store(true, std::memory_order_release);
-}
-
-bool Buffer::is_immutable() const {
-  return storage_ != nullptr && storage_->immutable.load(std::memory_order_acquire);
-}
-
 Backend Buffer::backend() const {
   require_valid(*this, "Buffer::backend");
   return storage_->backend->kind();

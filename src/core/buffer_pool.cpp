@@ -65,21 +65,13 @@ void BufferPool::release(const Buffer& buffer) {
                 "BufferPool::release: buffer was not handed out by this pool or was already "
                 "released");
   }
-  if (buffer.is_immutable()) {
-    // Handing it out again would give its next user a buffer no dispatch may write.
-    throw Error(ErrorKind::InvalidArgument,
-                "BufferPool::release: the buffer was marked immutable; it cannot be reused");
-  }
   free_.emplace(it->second.size_bytes(), it->second);
   in_use_.erase(it);
 }
 
 void BufferPool::reset() {
   std::lock_guard<std::mutex> lock(mutex_);
-  // Buffers marked immutable stay with their holders and are never handed out again.
-  for (auto& [id, whole] : in_use_) {
-    if (!whole.is_immutable()) free_.emplace(whole.size_bytes(), whole);
-  }
+  for (auto& [id, whole] : in_use_) free_.emplace(whole.size_bytes(), whole);
   in_use_.clear();
 }
 

@@ -95,11 +95,6 @@ void CommandEncoder::dispatch(const Kernel& kernel, std::span<const Arg> args, c
                   "dispatch of " + kernel.key + ": binding " + std::to_string(i) +
                       (b.valid() ? " belongs to another device" : " is an empty buffer"));
     }
-    if (writes_access(args[i].access) && b.is_immutable()) {
-      throw Error(ErrorKind::InvalidArgument,
-                  "dispatch of " + kernel.key + ": binding " + std::to_string(i) +
-                      " writes a buffer marked immutable (Buffer::mark_immutable)");
-    }
   }
   // Open the command buffer first: opening clears the tracked ranges, which must then include
   // this dispatch's.

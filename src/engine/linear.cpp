@@ -84,25 +84,6 @@ void Linear::apply(CommandEncoder& encoder, const Buffer& x, const Buffer& y,
   if (bias.valid()) ops::bias_add(encoder, y, bias, y);
 }
 
-bool Linear::supports_gated() const {
-  return kind != WeightKind::Ggml && !bias.valid() && out % 2 == 0;
-}
-
-void Linear::apply_gated(CommandEncoder& encoder, const Buffer& x, const Buffer& y,
-                         ops::GatedActivation act) const {
-  if (!supports_gated()) {
-    throw Error(ErrorKind::InvalidArgument,
-                std::string("Linear::apply_gated: a ") + kind_name(kind) + " linear of " +
-                    std::to_string(out) + " rows" + (bias.valid() ? " with a bias" : "") +
-                    " has no gated form");
-  }
-  if (kind == WeightKind::Dense) {
-    ops::matmul_gated(encoder, x, dense, y, act);
-  } else {
-    ops::quantized_matmul_gated(encoder, x, quant, y, act);
-  }
-}
-
 Linear Linear::rows(std::int64_t row0, std::int64_t n_rows) const {
   if (row0 < 0 || n_rows <= 0 || row0 > out || n_rows > out - row0) {
     throw Error(ErrorKind::InvalidArgument,

@@ -39,8 +39,6 @@ Linear f32_router(Linear router, Device& device) {
     router.bias = b;
   }
   enc.commit_and_wait();
-  f32.mark_immutable();
-  if (router.bias.valid()) router.bias.mark_immutable();
   router.dense = f32;
   return router;
 }

@@ -68,7 +68,6 @@ class Filler {
   Buffer upload(DType dtype, Shape shape, const void* data) {
     Buffer b = device_.alloc(dtype, std::move(shape));
     b.write(data, b.size_bytes());
-    b.mark_immutable();  // weights: no command writes them (kernels may read them early)
     bytes += static_cast<std::int64_t>(b.size_bytes());
     return b;
   }

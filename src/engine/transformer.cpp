@@ -5,7 +5,6 @@
 // bound, so one over all the rows saves a launch and a tail per part.
 #include "mlxn/engine/transformer.h"
 
-#include <cstdlib>
 #include <string>
 
 #include "mlxn/core/error.h"
@@ -13,7 +12,6 @@
 #include "mlxn/ops/attention.h"
 #include "mlxn/ops/elementwise.h"
 #include "mlxn/ops/embedding.h"
-#include "mlxn/ops/kv_cache.h"
 #include "mlxn/ops/moe_routing.h"
 #include "mlxn/ops/norm.h"
 #include "mlxn/ops/rope.h"
@@ -125,16 +123,10 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
   const bool sliding = c.layer_type(layer) == io::AttentionKind::Sliding;
   const Buffer& inv_freq = sliding ? rope.local_inv_freq : rope.global_inv_freq;
   const float rope_scale = sliding ? rope.local_scale : rope.global_scale;
-  // RoPE on q and k and the cache write of k and v: one dispatch (three tiny kernels at decode).
-  static const bool unfused = std::getenv("MLXN_NO_ROPE_FUSION") != nullptr;  // TEMPORARY A/B
-  if (unfused) {
-    ops::rope(enc, q, where.positions, inv_freq, q, f.rope_layout, rope_scale);
-    ops::rope(enc, k, where.positions, inv_freq, k, f.rope_layout, rope_scale);
-    ops::kv_cache_append(enc, k, v, where.positions, cache.k, cache.v, cache.ring);
-  } else {
-    ops::rope_kv_append(enc, q, k, v, where.positions, inv_freq, f.rope_layout, rope_scale, cache.k,
-                        cache.v, cache.ring);
-  }
+  // RoPE on q and k and the cache write of k and v: one dispatch (three tiny kernels at decode,
+  // each ~2.6 us of a step on the H100: docs/perf.md, issue 7).
+  ops::rope_kv_append(enc, q, k, v, where.positions, inv_freq, f.rope_layout, rope_scale, cache.k,
+                      cache.v, cache.ring);
 
   const Buffer attn = heads(buf.attn, c.n_heads, c.head_dim);
   const std::int64_t kv_len = where.pos0 + n;
@@ -156,29 +148,9 @@ void encode_attention(CommandEncoder& enc, const BlockContext& ctx, std::int64_t
   w.o.apply(enc, buf.attn, buf.proj, buf.weight_workspace);
 }
 
-ops::GatedActivation gated_activation(FfnActivation act) {
-  switch (act) {
-    case FfnActivation::Silu:
-      return ops::GatedActivation::Silu;
-    case FfnActivation::GeluTanh:
-      return ops::GatedActivation::GeluTanh;
-    case FfnActivation::GeluErf:
-      return ops::GatedActivation::GeluErf;
-  }
-  return ops::GatedActivation::Silu;
-}
-
 // Dense gated MLP: buf.xn -> buf.proj.
 void encode_mlp(CommandEncoder& enc, const BlockContext& ctx, const MlpWeights& w,
                 const ChunkBuffers& buf) {
-  static const bool ungated = std::getenv("MLXN_NO_GATED") != nullptr;  // TEMPORARY A/B
-  if (!ungated && buf.n_tokens == 1 && w.gate_up.valid() && w.gate_up.supports_gated()) {
-    // Decode: one gated mat-vec computes act(gate) * up from the fused rows (a warp takes a gate
-    // row and its up row), so neither half is stored and no activation kernel runs.
-    w.gate_up.apply_gated(enc, buf.xn, buf.gate, gated_activation(ctx.features.activation));
-    w.down.apply(enc, buf.gate, buf.proj, buf.weight_workspace);
-    return;
-  }
   Buffer gate = buf.gate, up = buf.up;
   if (buf.n_tokens == 1 && w.gate_up.valid() && buf.gate_up.valid()) {
     // Decode: one mat-vec over the gate and up rows; the activation lands in the gate half.

@@ -196,9 +196,6 @@ Buffer Uploader::alloc(DType dtype, Shape shape) {
 }
 
 void Uploader::finish(const Buffer& buffer) {
-  // Filled by host copies; no command writes a weight afterwards, so CUDA kernels may start
-  // reading it before earlier kernels finish (Buffer::mark_immutable).
-  buffer.mark_immutable();
   done_ += static_cast<std::int64_t>(buffer.size_bytes());
   if (progress_) progress_(done_, total_);
 }

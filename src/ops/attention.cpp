@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "mlxn/core/device.h"
@@ -25,15 +24,10 @@ namespace {
 std::int64_t decode_heads_per_block(std::int64_t group) {
   return group == 1 ? 1 : group <= 4 ? 4 : 8;
 }
-// Enough decode blocks to fill an H100/H200 (132 SMs) four times (what the registers of a
-// 4-head block allow at once).
-std::int64_t decode_target_blocks() {
-  static const std::int64_t v = [] {
-    const char* e = std::getenv("MLXN_DECODE_BLOCKS");  // TEMPORARY A/B knob
-    return e ? std::atoll(e) : std::int64_t{528};
-  }();
-  return v;
-}
+// Enough decode blocks to fill an H100/H200 (132 SMs) four times, what the registers of a
+// 4-head block allow at once. Measured at context 4096 (Llama-3-8B, MLX 4-bit, docs/perf.md):
+// 528 beat 264 (fewer passes a chunk) and 1056 (a second wave, and a longer merge).
+constexpr std::int64_t kDecodeTargetBlocks = 528;
 // Chunks shorter than this are not worth a merge. A block walks its chunk 8 rows at a time (at
 // head_dim 128), each pass a dependent round trip to memory, so at batch 1 the step's latency is
 // the passes a chunk takes: 16-row chunks (two passes) instead of 64 took the Llama-3-8B decode
@@ -221,7 +215,7 @@ void attention_decode(CommandEncoder& enc, const Buffer& q, const Buffer& k_cach
       const std::int64_t group = d.n_heads / n_kv_heads;
       const std::int64_t per_block = decode_heads_per_block(group);
       const std::int64_t blocks_per_chunk = n_kv_heads * ((group + per_block - 1) / per_block);
-      n_chunks = (decode_target_blocks() + blocks_per_chunk - 1) / blocks_per_chunk;
+      n_chunks = (kDecodeTargetBlocks + blocks_per_chunk - 1) / blocks_per_chunk;
       n_chunks = std::min(n_chunks, (p.n_slots + kDecodeMinChunk - 1) / kDecodeMinChunk);
       // No more chunks than a given workspace holds (it is sized for a maximum of chunks).
       const std::int64_t per_chunk = attention_decode_workspace_elems(d.n_heads, d.head_dim, 1);

@@ -4,7 +4,6 @@
 #include <string>
 
 #include "mlxn/core/device.h"
-#include "ops/immutable_weights.h"
 #include "ops/matmul_params.h"
 #include "ops/op_checks.h"
 
@@ -15,20 +14,15 @@ namespace {
   throw Error(ErrorKind::InvalidArgument, "matmul: " + message);
 }
 
-// Checks x, w ([n_rows, k]), out ([..., n_out]) and bias; returns {m, k}.
-struct Dims {
-  std::int64_t m, k;
-};
-
-Dims check(const Buffer& x, const Buffer& w, const Buffer* bias, const Buffer& out,
-           std::int64_t n_out) {
+void run(CommandEncoder& enc, const Buffer& x, const Buffer& w, const Buffer* bias,
+         const Buffer& out) {
   detail::require_float("matmul", "x", x);
   detail::require_same_dtype("matmul", "w", w, x.dtype());
   detail::require_same_dtype("matmul", "out", out, x.dtype());
   if (w.shape().size() != 2) fail("w must be [n, k], got " + shape_to_string(w.shape()));
-  const std::int64_t n = n_out;
+  const std::int64_t n = w.shape()[0];
   const std::int64_t k = w.shape()[1];
-  if (w.shape()[0] <= 0 || k <= 0) fail("w has an empty shape " + shape_to_string(w.shape()));
+  if (n <= 0 || k <= 0) fail("w has an empty shape " + shape_to_string(w.shape()));
   if (x.shape().empty() || x.shape().back() != k) {
     fail("x's last dim must be k = " + std::to_string(k) + ", got " + shape_to_string(x.shape()));
   }
@@ -41,23 +35,10 @@ Dims check(const Buffer& x, const Buffer& w, const Buffer* bias, const Buffer& o
   if (bias != nullptr) {
     detail::require_float("matmul", "bias", *bias);
     detail::require_same_dtype("matmul", "bias", *bias, x.dtype());
-    detail::require_numel("matmul", "bias", *bias, w.shape()[0]);
+    detail::require_numel("matmul", "bias", *bias, n);
   }
-  return {m, k};
-}
-
-bool static_weights(const Buffer& w, const Buffer* bias) {
-  return bias != nullptr ? detail::weights_static({&w, bias}) : detail::weights_static({&w});
-}
-
-void run(CommandEncoder& enc, const Buffer& x, const Buffer& w, const Buffer* bias,
-         const Buffer& out) {
-  if (w.shape().size() != 2) fail("w must be [n, k], got " + shape_to_string(w.shape()));
-  const std::int64_t n = w.shape()[0];
-  const auto [m, k] = check(x, w, bias, out, n);
   if (m == 0) return;
-  MatmulParams p{m, n, k, bias != nullptr ? 1 : 0};
-  p.weights_static = static_weights(w, bias) ? 1 : 0;
+  const MatmulParams p{m, n, k, bias != nullptr ? 1 : 0};
   // m == 1 is decode: a kernel that streams w once at memory speed beats a GEMM library there.
   const char* name = m == 1 ? "matvec" : "matmul";
   const Kernel& kernel = enc.device().kernels().get(name, x.dtype());
@@ -68,39 +49,10 @@ void run(CommandEncoder& enc, const Buffer& x, const Buffer& w, const Buffer* bi
   }
 }
 
-// Gated decode projections up to this many rows of x take the fused mat-vec (it streams the
-// weights once per row of x); more take the GEMMs and the activation op.
-constexpr std::int64_t kGatedMatvecMaxRows = 1;
-
 }  // namespace
 
 void matmul(CommandEncoder& enc, const Buffer& x, const Buffer& w, const Buffer& out) {
   run(enc, x, w, nullptr, out);
-}
-
-void matmul_gated(CommandEncoder& enc, const Buffer& x, const Buffer& w, const Buffer& out,
-                  GatedActivation act) {
-  if (w.shape().size() != 2 || w.shape()[0] % 2 != 0) {
-    fail("gated: w must be [2n, k] (gate rows, then as many up rows), got " +
-         shape_to_string(w.shape()));
-  }
-  const std::int64_t n = w.shape()[0] / 2;
-  const auto [m, k] = check(x, w, nullptr, out, n);
-  if (m == 0) return;
-  if (m <= kGatedMatvecMaxRows) {
-    MatmulParams p{m, n, k, 0};
-    p.gate_act = detail::gate_act_of(act);
-    p.weights_static = static_weights(w, nullptr) ? 1 : 0;
-    enc.dispatch(enc.device().kernels().get("matvec", x.dtype()),
-                 {Arg::in(x), Arg::in(w), Arg::out(out)}, p, "matmul_gated");
-    return;
-  }
-  const std::size_t half = static_cast<std::size_t>(n * k) * dtype_size(w.dtype());
-  const Buffer up = enc.device().alloc(x.dtype(), out.shape());
-  run(enc, x, w.view(0, half, w.dtype(), {n, k}), nullptr, out);
-  run(enc, x, w.view(half, half, w.dtype(), {n, k}), nullptr, up);
-  enc.barrier();
-  detail::gated_activation(enc, act, out, up, out);
 }
 
 void matmul(CommandEncoder& enc, const Buffer& x, const Buffer& w, const Buffer& bias,

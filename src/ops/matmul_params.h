@@ -2,34 +2,21 @@
 // the CPU and CUDA kernels (plain data, no host types).
 #pragma once
 
-#include <cstdint>
-
 #include "ops/op_params.h"
+
+#include <cstdint>
 
 namespace mlxn::ops {
 
 /// matmul / matvec: out[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j]). Bindings: x [m, k],
 /// w [n, k], out [m, n], then bias [n] when has_bias. Spec: dtype (all operands share it).
 /// "matvec" is the m == 1 kernel (a weight-streaming GEMV on CUDA), "matmul" the general one.
-/// Gated (gate_act != kGateNone, "matvec" only): w holds 2n rows, gate rows [0, n) then up rows
-/// [n, 2n), and out[i, j] = act(g) * u with g and u the two rows' results rounded to out's dtype
-/// (+ bias of each row), exactly what two plain outputs and the gated activation op would give.
 struct MatmulParams {
   std::int64_t m;
   std::int64_t n;
   std::int64_t k;
   std::int32_t has_bias;
-  std::int32_t gate_act = 0;        // GateAct
-  std::int32_t weights_static = 0;  // see QuantMatmulParams::weights_static
   std::int32_t pad_ = 0;
-};
-
-/// The activation of a gated mat-vec (out = act(gate) * up).
-enum GateAct : std::int32_t {
-  kGateNone = 0,
-  kGateSilu = 1,
-  kGateGeluTanh = 2,
-  kGateGeluErf = 3,
 };
 
 /// Where the scales/biases of an MLX-quantized weight keep their values (f32, f16 or bf16),
@@ -57,10 +44,6 @@ struct QuantMatmulParams {
   std::int32_t scale_type;      // MLX: ScaleType of scales and biases
   std::int32_t has_ids;         // expert-routed: ids bound after out
   std::int32_t ggml_type;       // GGML: io::GgmlType id
-  std::int32_t gate_act = 0;    // MLX "quantized_matvec" without ids: GateAct, as MatmulParams
-  // 1 when no work in flight writes the weights (storage marked immutable: a loaded model's), so
-  // a CUDA mat-vec may start streaming them before the previous kernel has finished.
-  std::int32_t weights_static = 0;
   std::int32_t pad_ = 0;
 };
 

@@ -5,8 +5,6 @@
 #include <string>
 
 #include "mlxn/core/device.h"
-#include "mlxn/ops/activations.h"
-#include "ops/immutable_weights.h"
 #include "ops/matmul_params.h"
 #include "ops/matmul_routing.h"
 #include "ops/op_checks.h"
@@ -79,8 +77,6 @@ void dispatch(CommandEncoder& enc, const Buffer& x, const QuantizedWeight& w, co
   p.group_size = w.group_size;
   p.scale_type = scale_type_of(w.scales.dtype());
   p.ggml_type = 0;
-  p.weights_static =
-      detail::weights_static({&w.packed, &w.scales, &w.biases}) && ids == nullptr ? 1 : 0;
   const bool matvec = ids != nullptr || p.m * p.top_k <= detail::kQuantMatvecMaxRows;
   const Kernel& kernel = enc.device().kernels().get(
       matvec ? "quantized_matvec" : "quantized_matmul",
@@ -108,47 +104,6 @@ void quantized_matmul(CommandEncoder& enc, const Buffer& x, const QuantizedWeigh
   p.k = d.k;
   detail::plain_routing("quantized_matmul", x, out, d.n, d.k, p);
   dispatch(enc, x, w, nullptr, out, p, "quantized_matmul");
-}
-
-// Rows [row0, row0 + rows) of a 2-D quantized weight, as a weight of its own (views, no copy).
-QuantizedWeight weight_rows(const QuantizedWeight& w, std::int64_t row0, std::int64_t rows) {
-  auto part = [&](const Buffer& b) {
-    const std::int64_t width = b.shape()[1];
-    return b.view(static_cast<std::size_t>(row0 * width) * dtype_size(b.dtype()),
-                  static_cast<std::size_t>(rows * width) * dtype_size(b.dtype()), b.dtype(),
-                  {rows, width});
-  };
-  return {part(w.packed), part(w.scales), part(w.biases), w.bits, w.group_size};
-}
-
-void quantized_matmul_gated(CommandEncoder& enc, const Buffer& x, const QuantizedWeight& w,
-                            const Buffer& out, GatedActivation act) {
-  constexpr const char* kOp = "quantized_matmul_gated";
-  const WeightDims d = check_weight(kOp, w, false);
-  if (d.n % 2 != 0) {
-    detail::matmul_fail(kOp, "w must hold the gate rows then as many up rows, got " +
-                                 std::to_string(d.n) + " rows");
-  }
-  const std::int64_t n = d.n / 2;
-  QuantMatmulParams p{};
-  p.n = n;
-  p.k = d.k;
-  detail::plain_routing(kOp, x, out, n, d.k, p);
-  if (p.m == 0) return;
-  // The fused form: the CPU reference, and CUDA's 4/8-bit mat-vec (what MLX models ship in).
-  const bool fused = p.m <= detail::kQuantMatvecMaxRows &&
-                     (enc.device().backend() == Backend::Cpu || w.bits == 4 || w.bits == 8);
-  if (fused) {
-    p.gate_act = detail::gate_act_of(act);
-    dispatch(enc, x, w, nullptr, out, p, kOp);
-    return;
-  }
-  // Otherwise the two products (the gate's straight into out) and the activation op.
-  const Buffer up = enc.device().alloc(x.dtype(), out.shape());
-  quantized_matmul(enc, x, weight_rows(w, 0, n), out);
-  quantized_matmul(enc, x, weight_rows(w, n, n), up);
-  enc.barrier();
-  detail::gated_activation(enc, act, out, up, out);
 }
 
 void dequantize(CommandEncoder& enc, const QuantizedWeight& w, const Buffer& out) {

@@ -85,21 +85,6 @@ TEST_P(BufferPoolTest, ReleasingWhatThePoolDidNotHandOutThrows) {
   MLXN_EXPECT_ERROR(pool.release(Buffer()), ErrorKind::InvalidArgument);
 }
 
-TEST_P(BufferPoolTest, ImmutableBuffersAreNeverReused) {
-  BufferPool pool(device());
-  Buffer b = pool.alloc(64, DType::F32, {16});
-  b.mark_immutable();
-  MLXN_EXPECT_ERROR(pool.release(b), ErrorKind::InvalidArgument);
-  EXPECT_EQ(pool.in_use_count(), 1u);
-  Buffer plain = pool.alloc(64, DType::F32, {16});
-  pool.reset();
-  EXPECT_EQ(pool.in_use_count(), 0u);
-  EXPECT_EQ(pool.free_count(), 1u) << "only the mutable buffer goes back to the free list";
-  Buffer again = pool.alloc(64, DType::F32, {16});
-  EXPECT_EQ(again.storage_id(), plain.storage_id());
-  EXPECT_FALSE(again.is_immutable());
-}
-
 TEST_P(BufferPoolTest, ResetReturnsEverything) {
   BufferPool pool(device());
   std::set<const void*> ids;

@@ -1,5 +1,4 @@
-// Buffer: reference-counted device storage with a dtype, shape and byte offset. Views share
-// storage.
+// Buffer: reference-counted device storage with a dtype, shape and byte offset. Views share storage.
 #pragma once
 
 #include <cstddef>
@@ -72,14 +71,6 @@ class Buffer {
   /// Backend address of the first byte (a device pointer on CUDA). For kernels and backends.
   void* raw_ptr() const;
   bool is_host_visible() const;
-  /// Declares that no command will write this storage again (a loaded model's weights): a CUDA
-  /// kernel may then start reading it before earlier kernels of its stream have finished, which
-  /// hides the memory latency at the start of a decode step's mat-vecs. Binding the storage as a
-  /// dispatch output afterwards throws InvalidArgument. Host writes (write()) stay allowed, like
-  /// any host access unordered with device work. Applies to every view of the storage, for the
-  /// storage's lifetime: a BufferPool refuses to take such a buffer back for reuse.
-  void mark_immutable() const;
-  bool is_immutable() const;
   /// True when both views use the same storage (they may still not overlap).
   bool same_storage(const Buffer& other) const { return storage_ == other.storage_; }
   /// Address of the start of the storage; with offset() and size_bytes() this gives a view's range.

@@ -30,12 +30,10 @@ class BufferPool {
   Buffer alloc(DType dtype, Shape shape);
   std::vector<Buffer> alloc_batch(const std::vector<BufferSpec>& specs);
   /// Returns a buffer obtained from this pool to its bucket. Throws InvalidArgument for a buffer
-  /// the pool did not hand out or already got back, or one marked immutable
-  /// (Buffer::mark_immutable).
+  /// the pool did not hand out or already got back.
   void release(const Buffer& buffer);
   /// Arena reset: every outstanding pooled allocation goes back to the free lists. Buffers still
-  /// held by callers must not be used afterwards (their memory will be handed out again), except
-  /// those marked immutable, which are dropped from the pool instead of being reused.
+  /// held by callers must not be used afterwards (their memory will be handed out again).
   void reset();
   /// Tracks an existing buffer (weights): counted in registered_bytes(), never reused.
   void register_existing(const Buffer& buffer);

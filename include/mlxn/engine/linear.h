@@ -42,14 +42,6 @@ struct Linear {
   /// the decode is shared by that many rows.
   void apply(CommandEncoder& encoder, const Buffer& x, const Buffer& out,
              const Buffer& workspace = {}) const;
-  /// Whether apply_gated runs for this weight: dense or MLX-quantized rows without a bias (GGML
-  /// blocks take the separate gate and up products).
-  bool supports_gated() const;
-  /// A fused gate/up projection (gate rows, then as many up rows) applied as one gated op:
-  /// out [m, out / 2] = act(x @ gate^T) * (x @ up^T). Throws InvalidArgument where
-  /// !supports_gated().
-  void apply_gated(CommandEncoder& encoder, const Buffer& x, const Buffer& out,
-                   ops::GatedActivation act) const;
   /// Output rows [row0, row0 + rows) as a Linear sharing this one's memory (zero-copy): splits
   /// fused projections (q/k/v, gate/up) into the parts prefill applies one by one.
   Linear rows(std::int64_t row0, std::int64_t rows) const;

@@ -3,7 +3,6 @@
 
 #include "mlxn/core/buffer.h"
 #include "mlxn/core/command_encoder.h"
-#include "mlxn/ops/matmul.h"
 
 namespace mlxn::ops {
 
@@ -23,11 +22,6 @@ struct QuantizedWeight {
 /// w: [n, ...] as above, out: [..., n] in x's dtype. f32 accumulation.
 void quantized_matmul(CommandEncoder& encoder, const Buffer& x, const QuantizedWeight& w,
                       const Buffer& out);
-
-/// Gated MLP projection in one pass, as matmul_gated: w holds 2n rows (gate rows [0, n), then up
-/// rows [n, 2n): a fused gate/up weight), out: [..., n] = act(x @ gate^T) * (x @ up^T).
-void quantized_matmul_gated(CommandEncoder& encoder, const Buffer& x, const QuantizedWeight& w,
-                            const Buffer& out, GatedActivation act);
 
 /// Expert-routed: out[t, s, :] = x_ts @ dequant(w[ids[t, s]])^T. x: [m, k] (every slot uses the
 /// token's row) or [m, top_k, k] (one row per slot); w: [experts, n, ...]; ids: i32 [m, top_k];

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <numbers>
 
-#include "backends/cpu/kernels/activation_math.h"
 #include "backends/cpu/kernels/activations_kernels.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/thread_pool.h"
@@ -13,6 +12,19 @@ namespace mlxn::cpu {
 namespace {
 
 constexpr std::int64_t kGrain = 1 << 14;
+
+double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
+
+double gelu_tanh(double x) {
+  const double k = std::sqrt(2.0 / std::numbers::pi);
+  return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
+}
+
+double gelu_erf(double x) {
+  return 0.5 * x * (1.0 + std::erf(x / std::numbers::sqrt2));
+}
 
 struct ScalarMul {
   static double apply(double x, double s) { return x * s; }

@@ -4,7 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "backends/cpu/kernels/activation_math.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/matmul_kernels.h"
 #include "backends/cpu/kernels/row_dot.h"
@@ -24,46 +23,9 @@ std::int64_t row_grain(std::int64_t work_per_row) {
                                 (std::int64_t{1} << 16) / std::max<std::int64_t>(1, work_per_row));
 }
 
-// A gated output (gate_act set): act(g) * u from the gate and up results, each first rounded to
-// T as the unfused matmul would store it; then as the CPU silu_mul/gelu_mul compute it.
-template <class T>
-T gated_output(std::int32_t act, double g, double u) {
-  const float gt = to_f32(from_f32<T>(static_cast<float>(g)));
-  const float ut = to_f32(from_f32<T>(static_cast<float>(u)));
-  return from_f32<T>(static_cast<float>(gate_activation(act, gt) * static_cast<double>(ut)));
-}
-
-// matmul with gate_act: w holds 2n rows, out[i, j] = act(x_i . w_j) * (x_i . w_{n + j}).
-template <class T>
-void matmul_gated(const KernelArgs& a) {
-  const auto& p = a.params_as<ops::MatmulParams>();
-  const T* x = a.ptr<const T>(0);
-  const T* w = a.ptr<const T>(1);
-  T* out = a.ptr<T>(2);
-  std::vector<float> xf(static_cast<std::size_t>(p.m * p.k));
-  to_f32_row(x, p.m * p.k, xf.data());
-  parallel_for(p.n, row_grain(2 * p.m * p.k), [&](std::int64_t lo, std::int64_t hi) {
-    std::vector<float> gr(static_cast<std::size_t>(p.k)), ur(static_cast<std::size_t>(p.k));
-    for (std::int64_t j = lo; j < hi; ++j) {
-      to_f32_row(w + j * p.k, p.k, gr.data());
-      to_f32_row(w + (p.n + j) * p.k, p.k, ur.data());
-      for (std::int64_t i = 0; i < p.m; ++i) {
-        const float* xi = xf.data() + i * p.k;
-        const float g = static_cast<float>(dot(xi, gr.data(), p.k));
-        const float u = static_cast<float>(dot(xi, ur.data(), p.k));
-        out[i * p.n + j] = gated_output<T>(p.gate_act, g, u);
-      }
-    }
-  });
-}
-
 template <class T>
 void matmul(const KernelArgs& a) {
   const auto& p = a.params_as<ops::MatmulParams>();
-  if (p.gate_act != ops::kGateNone) {
-    matmul_gated<T>(a);
-    return;
-  }
   const T* x = a.ptr<const T>(0);
   const T* w = a.ptr<const T>(1);
   T* out = a.ptr<T>(2);
@@ -158,23 +120,6 @@ void quantized(const KernelArgs& a, const char* op, std::size_t out_index, const
   for (std::int64_t i = 0; i < n_assign; ++i) {
     const T* xr = x + (i / p.top_k) * p.x_token_stride + (i % p.top_k) * p.x_slot_stride;
     to_f32_row(xr, p.k, xf.data() + i * p.k);
-  }
-  if (p.gate_act != ops::kGateNone) {
-    // Gated (plain routing only): w holds 2n rows, gate rows then up rows.
-    parallel_for(p.n, row_grain(2 * n_assign * p.k), [&](std::int64_t lo, std::int64_t hi) {
-      std::vector<float> gr(static_cast<std::size_t>(p.k)), ur(static_cast<std::size_t>(p.k));
-      for (std::int64_t j = lo; j < hi; ++j) {
-        rows(j, gr.data());
-        rows(p.n + j, ur.data());
-        for (std::int64_t i = 0; i < n_assign; ++i) {
-          const float* xi = xf.data() + i * p.k;
-          const float g = static_cast<float>(dot(xi, gr.data(), p.k));
-          const float u = static_cast<float>(dot(xi, ur.data(), p.k));
-          out[i * p.n + j] = gated_output<T>(p.gate_act, g, u);
-        }
-      }
-    });
-    return;
   }
   parallel_for(p.n, row_grain(n_assign * p.k), [&](std::int64_t lo, std::int64_t hi) {
     std::vector<float> wr(static_cast<std::size_t>(p.k));

@@ -1,6 +1,5 @@
 // Activation kernels: unary (scalar_mul, silu, gelu tanh/erf, softcap) and gated (silu_mul,
 // gelu_mul, sigmoid_mul) for f32/f16/bf16, with 16-byte vector loads and f32 math.
-#include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/activations_kernels.h"
 #include "backends/cuda/kernels/common.cuh"
 #include "ops/activations_params.h"
@@ -8,8 +7,32 @@
 namespace mlxn::cuda {
 namespace {
 
+// Accurate libdevice functions (no fast-math intrinsics): these ops are memory-bound, and the
+// f32 results must stay within 1e-5 of a float64 reference.
+__device__ __forceinline__ float sigmoid(float x) {
+  return 1.0f / (1.0f + expf(-x));  // expf overflows to inf for x < -88: the result is then 0
+}
+
 struct ScalarMul {
   __device__ __forceinline__ static float apply(float x, float s) { return x * s; }
+};
+struct Silu {
+  __device__ __forceinline__ static float apply(float x, float) { return x * sigmoid(x); }
+};
+struct GeluTanh {
+  __device__ __forceinline__ static float apply(float x, float) {
+    constexpr float kSqrt2OverPi = 0.7978845608028654f;
+    // 0.5 * (1 + tanh(z)) = 1 / (1 + exp(-2z)): no cancellation for negative x, where 1 + tanh(z)
+    // would lose most of its digits.
+    const float z = kSqrt2OverPi * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * z));
+  }
+};
+struct GeluErf {
+  __device__ __forceinline__ static float apply(float x, float) {
+    // 1 + erf(t) = erfc(-t), exact where 1 + erf(t) would cancel (negative x).
+    return 0.5f * x * erfcf(x * -0.7071067811865476f);
+  }
 };
 struct Softcap {
   __device__ __forceinline__ static float apply(float x, float c) { return c * tanhf(x / c); }

@@ -1,6 +1,5 @@
 // Dense matvec (m = 1 decode: y = x @ w^T + bias, streaming w once with 16-byte loads) and the
 // bias-add kernel used after a cuBLASLt GEMM whose bias cannot go through its epilogue.
-#include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/matmul_kernels.h"
 #include "ops/matmul_params.h"
@@ -18,14 +17,10 @@ __host__ __device__ inline int matvec_rows_per_block(long long n) {
 }
 
 // out[i, row] = x[i, :] . w[row, :] (+ bias[row]) for rows of this block, i over blockIdx.y.
-// kGated (gate_act): w has 2n rows; the block's first half of rows are gate rows j0.., the
-// second half the matching up rows n + j0.., and out[i, j] = act(gate) * up. kPreload
-// (weights_static, one row of x): the first weights are requested before the wait for the
-// previous kernel. Both are template parameters: either costs registers (fewer warps an SM) that
-// the plain mat-vec should not pay.
-template <class T, bool kPreload, bool kGated>
+template <class T>
 __global__ void __launch_bounds__(kMatvecThreads)
     dense_matvec_kernel(const __grid_constant__ DeviceArgs args) {
+  pdl_enter();
   __shared__ float partial[kMatvecThreads / 32];
   const auto& p = params_as<ops::MatmulParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
@@ -33,53 +28,30 @@ __global__ void __launch_bounds__(kMatvecThreads)
   T* out = static_cast<T*>(args.ptr[2]);
   const T* bias = p.has_bias ? static_cast<const T*>(args.ptr[3]) : nullptr;
   constexpr int V = 16 / sizeof(T);
-  constexpr bool gated = kGated;
-  // Sized by the outputs, gated or not: a gated row is then split over warps exactly as the
-  // plain mat-vec of its half splits it, and sums in the same order (bit-identical results).
   const int rows_per_block = matvec_rows_per_block(p.n);
-  const int outs_per_block = gated ? rows_per_block / 2 : rows_per_block;
   const int warps_per_row = (kMatvecThreads / 32) / rows_per_block;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int slot = warp / warps_per_row;  // which of the block's rows this warp works on
-  const long long out0 = static_cast<long long>(blockIdx.x) * outs_per_block;
-  const long long out_j = out0 + slot % outs_per_block;
-  const long long row = gated ? (slot < outs_per_block ? out_j : p.n + out_j) : out_j;
+  const long long row = static_cast<long long>(blockIdx.x) * rows_per_block + warp / warps_per_row;
   const int part = warp % warps_per_row;  // which slice of k this warp takes
-  const bool live = out_j < p.n;
+  const bool live = row < p.n;
   // Rows start 16-byte aligned when k is a multiple of V and both bases are aligned.
   const bool vec = p.k % V == 0 && aligned16(x) && aligned16(w);
   const T* wr = w + (live ? row : 0) * p.k;
-  const long long n_vec = p.k / V;
-  const int stride = 32 * warps_per_row;
-  // Immutable weights (MatmulParams::weights_static) are requested before waiting for the
-  // previous kernel, which wrote x: their first round trip overlaps its end. The loads land in
-  // the main loop's own weight registers (a separate copy would double the registers the loop
-  // holds and halve the warps an SM keeps, measured slower for bf16 decode).
-  Pack<T, V> wv[4];
-  bool have_w = false;
-  if (kPreload && vec && live && static_cast<long long>(part) * 32 + lane + 3 * stride < n_vec) {
-    const long long c = static_cast<long long>(part) * 32 + lane;
-#pragma unroll
-    for (int u = 0; u < 4; ++u) wv[u] = load_pack<T, V>(wr + (c + u * stride) * V);
-    have_w = true;
-  }
-  pdl_enter();
 
   for (long long i = blockIdx.y; i < p.m; i += gridDim.y) {
     const T* xr = x + i * p.k;
     float acc = 0.0f;
     if (live) {
       if (vec) {
+        const long long n_vec = p.k / V;
+        const int stride = 32 * warps_per_row;
         long long c = static_cast<long long>(part) * 32 + lane;
         // Four independent 16-byte weight loads per lane per iteration keep enough bytes in
         // flight to stream w at memory speed.
         for (; c + 3 * stride < n_vec; c += 4 * stride) {
-          Pack<T, V> xv[4];
-          if (!have_w) {
+          Pack<T, V> wv[4], xv[4];
 #pragma unroll
-            for (int u = 0; u < 4; ++u) wv[u] = load_pack<T, V>(wr + (c + u * stride) * V);
-          }
-          have_w = false;
+          for (int u = 0; u < 4; ++u) wv[u] = load_pack<T, V>(wr + (c + u * stride) * V);
 #pragma unroll
           for (int u = 0; u < 4; ++u) xv[u] = load_pack<T, V>(xr + (c + u * stride) * V);
 #pragma unroll
@@ -89,10 +61,10 @@ __global__ void __launch_bounds__(kMatvecThreads)
           }
         }
         for (; c < n_vec; c += stride) {
-          const Pack<T, V> w1 = load_pack<T, V>(wr + c * V);
+          const Pack<T, V> wv = load_pack<T, V>(wr + c * V);
           const Pack<T, V> xv = load_pack<T, V>(xr + c * V);
 #pragma unroll
-          for (int j = 0; j < V; ++j) acc = fmaf(to_f32(xv.v[j]), to_f32(w1.v[j]), acc);
+          for (int j = 0; j < V; ++j) acc = fmaf(to_f32(xv.v[j]), to_f32(wv.v[j]), acc);
         }
       } else {
         for (long long c = static_cast<long long>(part) * 32 + lane; c < p.k;
@@ -104,25 +76,13 @@ __global__ void __launch_bounds__(kMatvecThreads)
     acc = warp_sum(acc);
     if (lane == 0) partial[warp] = acc;
     __syncthreads();
-    if (threadIdx.x < outs_per_block) {
-      const long long j = out0 + threadIdx.x;
-      if (j < p.n) {
-        // Row sums of slot t (and, gated, of its up row t + outs_per_block), rounded to T as
-        // separate outputs would be before the activation.
-        auto row_sum = [&](int t) {
-          float s = 0.0f;
-          for (int k = 0; k < warps_per_row; ++k) s += partial[t * warps_per_row + k];
-          return s;
-        };
-        if constexpr (kGated) {
-          const float g = to_f32(from_f32<T>(row_sum(threadIdx.x)));
-          const float u = to_f32(from_f32<T>(row_sum(threadIdx.x + outs_per_block)));
-          out[i * p.n + j] = from_f32<T>(gated_value(p.gate_act, g, u));
-        } else {
-          float s = row_sum(threadIdx.x);
-          if (bias != nullptr) s += to_f32(bias[j]);
-          out[i * p.n + j] = from_f32<T>(s);
-        }
+    if (threadIdx.x < rows_per_block) {
+      const long long r = static_cast<long long>(blockIdx.x) * rows_per_block + threadIdx.x;
+      if (r < p.n) {
+        float s = 0.0f;
+        for (int k = 0; k < warps_per_row; ++k) s += partial[threadIdx.x * warps_per_row + k];
+        if (bias != nullptr) s += to_f32(bias[r]);
+        out[i * p.n + r] = from_f32<T>(s);
       }
     }
     __syncthreads();  // partial is reused by the next row of x
@@ -132,22 +92,15 @@ __global__ void __launch_bounds__(kMatvecThreads)
 template <class T>
 LaunchConfig dense_matvec_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::MatmulParams>(args);
-  const bool gated = p.gate_act != ops::kGateNone;
-  const bool preload = p.weights_static != 0 && p.m == 1;
   const int rpb = matvec_rows_per_block(p.n);
-  const int outs = gated ? rpb / 2 : rpb;
-  long long bx = (p.n + outs - 1) / outs;
+  long long bx = (p.n + rpb - 1) / rpb;
   long long by = p.m;
   if (bx < 1) bx = 1;
   if (by < 1) by = 1;
   if (by > kMaxGridY) by = kMaxGridY;
-  const void* func =
-      gated ? (preload ? reinterpret_cast<const void*>(&dense_matvec_kernel<T, true, true>)
-                       : reinterpret_cast<const void*>(&dense_matvec_kernel<T, false, true>))
-            : (preload ? reinterpret_cast<const void*>(&dense_matvec_kernel<T, true, false>)
-                       : reinterpret_cast<const void*>(&dense_matvec_kernel<T, false, false>));
-  return {func, dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)),
-          dim3(kMatvecThreads), 0, true};
+  return {reinterpret_cast<const void*>(&dense_matvec_kernel<T>),
+          dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)), dim3(kMatvecThreads),
+          0, true};
 }
 
 // out[i, j] = out[i, j] + bias[j], rounded once (out already holds the GEMM's rounded result).

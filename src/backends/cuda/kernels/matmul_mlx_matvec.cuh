@@ -17,7 +17,6 @@
 
 #include <type_traits>
 
-#include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/matmul_quant_formats.cuh"
 
 namespace mlxn::cuda::qmm {
@@ -217,54 +216,29 @@ __device__ __forceinline__ void accumulate_chunks(const RowChunks<R>& ch, const 
   }
 }
 
-/// Where a warp's R rows are: rows row0 + r * row_step (rows past n_rows repeat the last one:
-/// their results are dropped, the loads stay in bounds).
-struct WarpRows {
-  long long row0, row_step, n_rows;
-};
-
-/// acc[r] = dot of x with the warp's row r. Lanes stride over the 16-byte chunks, U chunks a lane
-/// in flight at once. S (the scale dtype) and kVec are template parameters so that the loop holds
-/// no branch on them: a uniform switch outside picks the instantiation. kPreload: the weights are
-/// immutable (QuantMatmulParams::weights_static) and the kernel has not waited yet, so the first
-/// chunks are requested before pdl_wait() -- the previous kernel (which wrote x) is still
-/// finishing while they arrive.
-template <class T, class S, int Bits, int R, int U, bool kVec, bool kPreload>
-__device__ __forceinline__ void rows_dot(const WeightView& wv, const WarpRows& wr, const T* xr,
-                                         long long n_chunks, int group_shift, int lane,
+/// acc[r] = dot of x with row row0 + r (rows past n repeat the last row: their results are
+/// dropped, the loads stay in bounds). Lanes stride over the 16-byte chunks, U chunks a lane in
+/// flight at once. S (the scale dtype) and kVec are template parameters so that the loop holds
+/// no branch on them: a uniform switch outside picks the instantiation.
+template <class T, class S, int Bits, int R, int U, bool kVec>
+__device__ __forceinline__ void rows_dot(const WeightView& wv, long long row0, long long n,
+                                         const T* xr, long long n_chunks, int group_shift, int lane,
                                          const CodeBase& base, float (&acc)[R]) {
   constexpr int E = 128 / Bits;  // elements a 16-byte chunk holds
   RowBases<S, R> rb;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    long long row = wr.row0 + r * wr.row_step;
-    if (row >= wr.n_rows) row = wr.n_rows - 1;
+    const long long row = row0 + r < n ? row0 + r : n - 1;
     rb.w[r] = wv.w + row * wv.row_bytes;
     rb.s[r] = reinterpret_cast<const S*>(wv.scales) + row * wv.groups;
     rb.b[r] = reinterpret_cast<const S*>(wv.biases) + row * wv.groups;
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-  long long c = lane;
-  if constexpr (kPreload) {
-    RowChunks<R> ch[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      if (c + 32 * u < n_chunks) load_chunks<S, R, kVec>(rb, c + 32 * u, group_shift, ch[u]);
-    }
-    pdl_wait();
-    pdl_trigger();
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      if (c + 32 * u < n_chunks) {
-        accumulate_chunks<T, Bits, R, kVec>(ch[u], xr + (c + 32 * u) * E, base, acc);
-      }
-    }
-    c += 32 * U;
-  }
   // All U chunks of every row are requested before any arithmetic. (A software-pipelined
   // variant that requests the next step's chunks first measured slower on the H100: ptxas sinks
   // those loads to the end of the loop body anyway.)
+  long long c = lane;
   for (; c + 32 * (U - 1) < n_chunks; c += 32 * U) {
     RowChunks<R> ch[U];
 #pragma unroll
@@ -282,23 +256,22 @@ __device__ __forceinline__ void rows_dot(const WeightView& wv, const WarpRows& w
 }
 
 /// rows_dot for the scale dtype of the weights (a uniform branch).
-template <class T, int Bits, int R, int U, bool kVec, bool kPreload>
-__device__ __forceinline__ void rows_dot_any_scale(const WeightView& wv, const WarpRows& wr,
-                                                   const T* xr, long long n_chunks, int group_shift,
-                                                   int lane, const CodeBase& base,
+template <class T, int Bits, int R, int U, bool kVec>
+__device__ __forceinline__ void rows_dot_any_scale(const WeightView& wv, long long row0,
+                                                   long long n, const T* xr, long long n_chunks,
+                                                   int group_shift, int lane, const CodeBase& base,
                                                    float (&acc)[R]) {
   switch (wv.scale_type) {
     case ops::kScaleF16:
-      rows_dot<T, __half, Bits, R, U, kVec, kPreload>(wv, wr, xr, n_chunks, group_shift, lane, base,
-                                                      acc);
+      rows_dot<T, __half, Bits, R, U, kVec>(wv, row0, n, xr, n_chunks, group_shift, lane, base,
+                                            acc);
       return;
     case ops::kScaleBF16:
-      rows_dot<T, __nv_bfloat16, Bits, R, U, kVec, kPreload>(wv, wr, xr, n_chunks, group_shift,
-                                                             lane, base, acc);
+      rows_dot<T, __nv_bfloat16, Bits, R, U, kVec>(wv, row0, n, xr, n_chunks, group_shift, lane,
+                                                   base, acc);
       return;
     default:
-      rows_dot<T, float, Bits, R, U, kVec, kPreload>(wv, wr, xr, n_chunks, group_shift, lane, base,
-                                                     acc);
+      rows_dot<T, float, Bits, R, U, kVec>(wv, row0, n, xr, n_chunks, group_shift, lane, base, acc);
       return;
   }
 }
@@ -306,33 +279,21 @@ __device__ __forceinline__ void rows_dot_any_scale(const WeightView& wv, const W
 // out[a, row] for a in blockIdx.y (strided). Each warp owns R rows (the dense mat-vec's
 // pattern, which streams bf16 weights at 91% of the copy ceiling): there is no block-wide
 // barrier, so a warp that has its data computes while the others still wait for theirs.
-// Gated (gate_act, plain routing, R == 2): warp j owns output j, rows j (gate) and n + j (up).
-// kPreload (weights_static, one row of x, no ids): the first weights are requested before the
-// wait for the previous kernel. A separate instantiation, because holding those loads across the
-// wait takes ~30 more registers (fewer warps an SM) that the waiting form does not need.
-template <class T, int Bits, int R, int U, bool kPreload>
+template <class T, int Bits, int R, int U>
 __global__ void __launch_bounds__(kMlxMvThreads)
     mlx_matvec_kernel(const __grid_constant__ DeviceArgs args) {
   static_assert(Bits == 4 || Bits == 8, "4- and 8-bit only");
-  static_assert(R == 2, "the gated form pairs a warp's two rows");
   constexpr int E = 128 / Bits;
   const auto& p = params_as<ops::QuantMatmulParams>(args);
   const T* x = static_cast<const T*>(args.ptr[0]);
   T* out = static_cast<T*>(args.ptr[4]);
   const int* ids = p.has_ids ? static_cast<const int*>(args.ptr[5]) : nullptr;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const long long n_assign = p.m * p.top_k;
-  const bool gated = p.gate_act != ops::kGateNone;
-  const long long warp_id = static_cast<long long>(blockIdx.x) * (kMlxMvThreads / 32) + warp;
-  WarpRows wr;
-  wr.row0 = gated ? warp_id : warp_id * R;
-  wr.row_step = gated ? p.n : 1;
-  wr.n_rows = gated ? 2 * p.n : p.n;
-  // With kPreload the wait is in rows_dot, after the first weight loads; params are kernel
-  // arguments, readable at once.
-  if constexpr (!kPreload) pdl_enter();
-  if (wr.row0 >= p.n) return;  // whole warps only: nothing below synchronizes the block
+  const long long row0 = (static_cast<long long>(blockIdx.x) * (kMlxMvThreads / 32) + warp) * R;
+  pdl_enter();
+  if (row0 >= p.n) return;  // whole warps only: nothing below synchronizes the block
   const long long n_chunks = p.k / E;
+  const long long n_assign = p.m * p.top_k;
   // Chunks a scale group spans (1 to 8, a power of two: group sizes are 32, 64 or 128).
   const int group_shift = __ffs(p.group_size / E) - 1;
   const CodeBase base = code_base(p.bits);
@@ -344,7 +305,7 @@ __global__ void __launch_bounds__(kMlxMvThreads)
       if (e < 0 || e >= p.n_experts) {
         if (lane == 0 && warp == 0 && blockIdx.x == 0)
           report_status(args, ops::kStatusExpertIdOutOfRange, a);
-        if (lane < R && wr.row0 + lane < p.n) out[a * p.n + wr.row0 + lane] = from_f32<T>(0.0f);
+        if (lane < R && row0 + lane < p.n) out[a * p.n + row0 + lane] = from_f32<T>(0.0f);
         continue;
       }
     }
@@ -353,26 +314,16 @@ __global__ void __launch_bounds__(kMlxMvThreads)
     float acc[R];
     // Rows of x start 16-byte aligned when x does (k and the strides are multiples of 32).
     if (wv.vec && aligned16(x)) {
-      rows_dot_any_scale<T, Bits, R, U, true, kPreload>(wv, wr, xr, n_chunks, group_shift, lane,
-                                                        base, acc);
+      rows_dot_any_scale<T, Bits, R, U, true>(wv, row0, p.n, xr, n_chunks, group_shift, lane, base,
+                                              acc);
     } else {
-      rows_dot_any_scale<T, Bits, R, U, false, kPreload>(wv, wr, xr, n_chunks, group_shift, lane,
-                                                         base, acc);
+      rows_dot_any_scale<T, Bits, R, U, false>(wv, row0, p.n, xr, n_chunks, group_shift, lane, base,
+                                               acc);
     }
-    float s[R];
 #pragma unroll
-    for (int r = 0; r < R; ++r) s[r] = warp_sum(acc[r]);
-    if (gated) {
-      // Each product rounded to T first, as the unfused mat-vec would store it.
-      if (lane == 0) {
-        const float g = to_f32(from_f32<T>(s[0])), u = to_f32(from_f32<T>(s[1]));
-        out[a * p.n + wr.row0] = from_f32<T>(gated_value(p.gate_act, g, u));
-      }
-    } else {
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        if (lane == r && wr.row0 + r < p.n) out[a * p.n + wr.row0 + r] = from_f32<T>(s[r]);
-      }
+    for (int r = 0; r < R; ++r) {
+      const float s = warp_sum(acc[r]);
+      if (lane == r && row0 + r < p.n) out[a * p.n + row0 + r] = from_f32<T>(s);
     }
   }
 }
@@ -380,19 +331,15 @@ __global__ void __launch_bounds__(kMlxMvThreads)
 template <class T, int Bits, int R, int U>
 LaunchConfig mlx_matvec_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::QuantMatmulParams>(args);
-  // A warp computes R outputs, or one gated output from its R = 2 rows.
-  const int outputs_per_block = (kMlxMvThreads / 32) * (p.gate_act != ops::kGateNone ? 1 : R);
-  long long bx = (p.n + outputs_per_block - 1) / outputs_per_block;
+  constexpr int rows_per_block = (kMlxMvThreads / 32) * R;
+  long long bx = (p.n + rows_per_block - 1) / rows_per_block;
   long long by = p.m * p.top_k;
   if (bx < 1) bx = 1;
   if (by < 1) by = 1;
   if (by > 65535) by = 65535;
-  const bool preload = p.weights_static != 0 && p.has_ids == 0 && p.m * p.top_k == 1;
-  const void* func = preload
-                         ? reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U, true>)
-                         : reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U, false>);
-  return {func, dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)),
-          dim3(kMlxMvThreads), 0, true};
+  return {reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U>),
+          dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)), dim3(kMlxMvThreads),
+          0, true};
 }
 
 }  // namespace mlxn::cuda::qmm
