@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -210,23 +211,38 @@ TEST_P(FamilyTest, CudaMatchesCpu) {
   EXPECT_EQ(gpu.compute_dtype(), DType::BF16);
   // Routed experts: the random router of this tiny model has top-k near-ties that bf16 rounding
   // resolves differently from f32, and a token routed to another expert moves its own logits and,
-  // through attention, the later positions'. Over 40 seeds on the H100 the dense families stayed
-  // under 0.02 while qwen3_moe reached 0.081 over the sequence and 0.088 at one decode position,
-  // so its bf16 bound only separates that from a broken path (whose error is of order 1); the
-  // f32 checks below hold every family, MoE included, to 1e-4 and to the CPU's greedy tokens.
+  // through attention, the later positions'. Over 116 seeds on the H100 the dense families
+  // reached 0.021 at one decode position, and qwen3_moe 0.081 over the whole sequence (its decode
+  // positions: see the routing flips below), so the MoE bound only separates that from a broken
+  // path (whose error is of order 1); the f32 checks below hold every family, MoE included, to
+  // 1e-4 and to the CPU's greedy tokens.
   const bool moe = GetParam().config.contains("num_experts");
-  const double bf16_bound = moe ? 0.15 : 2e-2;
+  const double bf16_bound = moe ? 0.15 : 3e-2;
   const std::vector<float> want = cpu.score(tokens_);
   EXPECT_LE(rel_l2(gpu.score(tokens_), want), bf16_bound);
 
-  // Decode path on the GPU: chunked prefill, then single tokens.
+  // Decode path on the GPU: chunked prefill, then single tokens. With routed experts a decode
+  // position may be a routing flip: over 116 seeds on the H100 (identical with last session's
+  // tree), 5 seeds had positions above 0.15 (0.22-0.55), at most 2 in one sequence. So MoE allows
+  // up to kMaxFlips such positions, each still far below the ~1.4 of unrelated logits.
+  constexpr int kMaxFlips = 3;
   gpu.reset();
   const std::span<const std::int32_t> all(tokens_);
   gpu.forward(all.subspan(0, 20));
   const auto vocab = static_cast<std::size_t>(cpu.config().vocab_size);
+  int flips = 0;  // MoE decode positions above the bound so far
   for (std::size_t t = 20; t < kSeqLen; ++t) {
     const std::vector<float> got = gpu.forward(all.subspan(t, 1));
-    EXPECT_LE(rel_l2(got, row_of(want, vocab, t)), bf16_bound) << "position " << t;
+    const double err = rel_l2(got, row_of(want, vocab, t));
+    if (moe && err > bf16_bound && flips < kMaxFlips) {
+      ++flips;
+      EXPECT_LT(err, 1.0) << "position " << t << ": more than a routing flip";
+      std::printf(
+          "[ parity   ] position %zu: rel-L2 %.3g over %.3g (routing flip %d of %d allowed)\n", t,
+          err, bf16_bound, flips, kMaxFlips);
+      continue;
+    }
+    EXPECT_LE(err, bf16_bound) << "position " << t;
   }
 
   co.compute_dtype = DType::F32;

@@ -1,6 +1,7 @@
 // RoPE kernel: rotates pairs of x: [n_tokens, n_heads, head_dim] by positions[t] * inv_freq[i]
 // (interleaved or NeoX pairs, partial rotary dims copied), for f32/f16/bf16.
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/rope_angle.cuh"
 #include "backends/cuda/kernels/rope_kernels.h"
 #include "ops/rope_params.h"
 
@@ -36,16 +37,8 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(const __grid_constant__ 
     const T* xt = x + t * p.x_token_stride;
     T* ot = out + t * p.out_token_stride;
     for (long long i = threadIdx.x; i < half; i += blockDim.x) {
-      const float f = inv_freq[i];
-      // The angle pf * f carries a rounding error of up to pf * f * 2^-24 (5e-4 rad at position
-      // 8192); fmaf recovers it exactly and a second-order Taylor step removes it from sin/cos.
-      const float a = __fmul_rn(pf, f);
-      const float a_lo = fmaf(pf, f, -a);
-      float s, c;
-      sincosf(a, &s, &c);
-      const float half_lo2 = 0.5f * a_lo * a_lo;
-      const float sn = (fmaf(a_lo, c, s) - half_lo2 * s) * p.scale;
-      const float cs = (fmaf(-a_lo, s, c) - half_lo2 * c) * p.scale;
+      float sn, cs;
+      rope_sin_cos(pf, inv_freq[i], p.scale, sn, cs);
       const long long u = neox ? i : 2 * i;
       const long long v = neox ? i + half : 2 * i + 1;
       for (long long h = head_start; h < p.n_heads; h += head_step) {

@@ -3,6 +3,7 @@
 // rope.cu's and kv_cache_append.cu's expression for expression, so the results equal the
 // three-kernel sequence bit for bit.
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/rope_angle.cuh"
 #include "backends/cuda/kernels/rope_kv_append_kernels.h"
 #include "ops/rope_kv_append_params.h"
 
@@ -73,17 +74,8 @@ __global__ void __launch_bounds__(kThreads)
     if (row_start < n_rot) {  // threads of v rows need no sine or cosine
       const float pf = static_cast<float>(pos_t);
       for (long long i = threadIdx.x; i < half; i += blockDim.x) {
-        const float f = inv_freq[i];
-        // rope.cu's angle, exactly: the angle pf * f carries a rounding error of up to
-        // pf * f * 2^-24 (5e-4 rad at position 8192); fmaf recovers it exactly and a
-        // second-order Taylor step removes it from sin/cos.
-        const float a = __fmul_rn(pf, f);
-        const float a_lo = fmaf(pf, f, -a);
-        float s, c;
-        sincosf(a, &s, &c);
-        const float half_lo2 = 0.5f * a_lo * a_lo;
-        const float sn = (fmaf(a_lo, c, s) - half_lo2 * s) * p.scale;
-        const float cs = (fmaf(-a_lo, s, c) - half_lo2 * c) * p.scale;
+        float sn, cs;
+        rope_sin_cos(pf, inv_freq[i], p.scale, sn, cs);
         const long long u = neox ? i : 2 * i;
         const long long w = neox ? i + half : 2 * i + 1;
         for (long long r = row_start; r < n_rot; r += row_step) {
