@@ -40,6 +40,10 @@ def read_launches(path):
 def short_name(name):
     """The function name without namespaces, return type and template arguments' noise."""
     name = re.sub(r"\(.*$", "", name)
+    # ncu writes an anonymous namespace as "<unnamed>" (the CSV may keep only "unnamed>"); it
+    # would otherwise read as a template argument list.
+    name = re.sub(r"<?unnamed>::", "", name)
+    name = re.sub(r"^void ", "", name)
     depth, out = 0, []
     for ch in name:
         if ch == "<":
