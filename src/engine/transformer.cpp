@@ -21,9 +21,9 @@ namespace mlxn::engine {
 
 namespace {
 
-// Split-KV decode chunks the workspace is sized for. The op picks enough chunks to fill the GPU
-// (about 528 blocks: 66 chunks of Llama-3-8B's 8 KV heads, 528 with one KV head), never more
-// than one per 16 cached rows, and never more than the workspace holds.
+// Split-KV decode chunks the workspace is sized for. The op picks enough chunks for about 528
+// blocks (66 chunks for Llama-3-8B's 8 KV heads), never more than one per 16 cached rows, and
+// never more than the workspace holds.
 constexpr std::int64_t kMaxDecodeChunks = 512;
 
 bool any_dense_layer(const io::ModelConfig& c) {

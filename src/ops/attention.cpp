@@ -28,10 +28,10 @@ std::int64_t decode_heads_per_block(std::int64_t group) {
 // 4-head block allow at once. Measured at context 4096 (Llama-3-8B, MLX 4-bit, docs/perf.md):
 // 528 beat 264 (fewer passes a chunk) and 1056 (a second wave, and a longer merge).
 constexpr std::int64_t kDecodeTargetBlocks = 528;
-// Chunks shorter than this are not worth a merge. A block walks its chunk 8 rows at a time (at
-// head_dim 128), each pass a dependent round trip to memory, so at batch 1 the step's latency is
-// the passes a chunk takes: 16-row chunks (two passes) instead of 64 took the Llama-3-8B decode
-// attention at 600 cached tokens from 10 chunks (8 passes) to 33 (docs/perf.md, issue 7).
+// Chunks shorter than this are not worth a merge. A block walks its chunk 16 rows a pass (at
+// head_dim 128: 8 row groups, 2 rows in flight each), each pass a dependent round trip to memory,
+// so at batch 1 the step's latency is the passes a chunk takes: 16-row chunks instead of 64 took
+// the Llama-3-8B decode attention at 600 cached tokens from 10 chunks to 33 (docs/perf.md).
 constexpr std::int64_t kDecodeMinChunk = 16;
 
 struct Dims {

@@ -98,6 +98,13 @@ TEST_P(AttentionDecodeTest, ChunkCountDoesNotChangeTheResult) {
   o.workspace = device().alloc(DType::F32, {ops::attention_decode_workspace_elems(8, 128, 5) + 7});
   EXPECT_LE(test::rel_l2(test::run_decode(device(), cache, in.q, s, s.n_kv, DType::F32, o), ref),
             1e-5);
+  // Left to choose (n_chunks 0), the op takes no more chunks than a given workspace holds (CUDA
+  // would otherwise pick 13 here and reject the workspace).
+  ops::DecodeOptions capped = dopts(60);
+  capped.workspace = device().alloc(DType::F32, {ops::attention_decode_workspace_elems(8, 128, 3)});
+  EXPECT_LE(
+      test::rel_l2(test::run_decode(device(), cache, in.q, s, s.n_kv, DType::F32, capped), ref),
+      1e-5);
 }
 
 TEST_P(AttentionDecodeTest, EqualsLastRowOfPrefill) {
