@@ -178,19 +178,10 @@ void rope(CommandEncoder& enc, const Buffer& x, const Buffer& positions, const B
   detail::require_numel(op, "out", out, x.numel());
   if (!positions.valid() || positions.dtype() != DType::I32) fail("positions must be i32");
   detail::require_numel(op, "positions", positions, n_tokens);
-  if (!inv_freq.valid() || inv_freq.dtype() != DType::F32) fail("inv_freq must be f32");
-  const std::int64_t rotary_dim = 2 * inv_freq.numel();
-  if (rotary_dim <= 0 || rotary_dim > head_dim) {
-    fail("inv_freq has " + std::to_string(inv_freq.numel()) + " entries; 2x that must be in [2, " +
-         std::to_string(head_dim) + "]");
-  }
-  if (!std::isfinite(attention_scale)) fail("attention_scale must be finite");
+  const std::int64_t rotary_dim = detail::rope_rotary_dim(op, inv_freq, head_dim, attention_scale);
   // Partial overlap would let one head's writes clobber another's unread input.
   const bool same = x.same_storage(out) && x.offset() == out.offset();
-  if (!same && x.same_storage(out) && x.offset() < out.offset() + out.size_bytes() &&
-      out.offset() < x.offset() + x.size_bytes()) {
-    fail("out must be x itself or not overlap it");
-  }
+  if (!same && detail::overlap(x, out)) fail("out must be x itself or not overlap it");
   if (x.numel() == 0) return;
   const Kernel& k = enc.device().kernels().get(op, x.dtype());
   RopeParams p{};

@@ -2,7 +2,6 @@
 // ops::kv_cache_append, then one dispatch of the backend's fused kernel.
 #include "mlxn/ops/rope_kv_append.h"
 
-#include <cmath>
 #include <string>
 
 #include "mlxn/core/device.h"
@@ -23,11 +22,6 @@ void require_rank3(const char* name, const Buffer& b, const char* expected) {
   if (b.shape().size() != 3) {
     fail(std::string(name) + " must be " + expected + ", got " + shape_to_string(b.shape()));
   }
-}
-
-bool overlap(const Buffer& a, const Buffer& b) {
-  return a.same_storage(b) && a.offset() < b.offset() + b.size_bytes() &&
-         b.offset() < a.offset() + a.size_bytes();
 }
 
 }  // namespace
@@ -71,15 +65,9 @@ void rope_kv_append(CommandEncoder& enc, const Buffer& q, const Buffer& k, const
   }
   if (capacity < 1) fail("cache capacity is 0");
   detail::require_numel(kOp, "positions", positions, n_tokens);
-  if (!inv_freq.valid() || inv_freq.dtype() != DType::F32) fail("inv_freq must be f32");
-  const std::int64_t rotary_dim = 2 * inv_freq.numel();
-  if (rotary_dim <= 0 || rotary_dim > head_dim) {
-    fail("inv_freq has " + std::to_string(inv_freq.numel()) + " entries; 2x that must be in [2, " +
-         std::to_string(head_dim) + "]");
-  }
-  if (!std::isfinite(attention_scale)) fail("attention_scale must be finite");
+  const std::int64_t rotary_dim = detail::rope_rotary_dim(kOp, inv_freq, head_dim, attention_scale);
   // Each of q, k, v is rotated or read in place; an overlap would make one clobber another.
-  if (overlap(q, k) || overlap(q, v) || overlap(k, v)) fail("q, k and v must not overlap");
+  if (detail::overlap(q, k) || detail::overlap(q, v) || detail::overlap(k, v)) fail("q, k and v must not overlap");
   for (const Buffer* x : {&q, &k, &v}) {
     if (k_cache.same_storage(*x) || v_cache.same_storage(*x)) {
       // As in kv_cache_append: the cache is state, not a temporary; sharing is a caller bug.
@@ -87,7 +75,7 @@ void rope_kv_append(CommandEncoder& enc, const Buffer& q, const Buffer& k, const
     }
   }
   // The fused kernel writes both caches at once: which write lands last is not the sequence's.
-  if (overlap(k_cache, v_cache)) fail("k_cache and v_cache overlap");
+  if (detail::overlap(k_cache, v_cache)) fail("k_cache and v_cache overlap");
   if (n_tokens == 0 || n_heads + n_kv_heads == 0) return;
 
   const Kernel& kernel = enc.device().kernels().get(

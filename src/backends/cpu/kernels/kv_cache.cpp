@@ -1,13 +1,11 @@
 // CPU reference kernel for kv_cache_append: copies each token's K/V rows into the head-major cache
 // at its slot, converting dtypes; in ring mode the greatest position of a slot wins.
 #include <algorithm>
-#include <string>
-#include <unordered_map>
 
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/kv_cache_kernels.h"
+#include "backends/cpu/kernels/kv_cache_rows.h"
 #include "backends/cpu/thread_pool.h"
-#include "mlxn/core/error.h"
 #include "ops/kv_cache_params.h"
 
 namespace mlxn::cpu {
@@ -23,35 +21,14 @@ void append(const KernelArgs& a) {
   Tdst* k_cache = a.ptr<Tdst>(3);
   Tdst* v_cache = a.ptr<Tdst>(4);
 
-  // Validate every position before writing anything, and find each slot's winner: the token with
-  // the greatest position (positions are distinct, so there is one).
-  std::unordered_map<std::int64_t, std::int64_t> winner;  // slot -> token
-  for (std::int64_t t = 0; t < p.n_tokens; ++t) {
-    if (pos[t] < 0 || (!p.ring && pos[t] >= p.capacity)) {
-      throw Error(ErrorKind::CommandBuffer,
-                  "kv_cache_append: token " + std::to_string(t) + " has position " +
-                      std::to_string(pos[t]) + " outside the cache (capacity " +
-                      std::to_string(p.capacity) + (p.ring ? ", ring)" : ")"));
-    }
-    const std::int64_t slot = p.ring ? pos[t] % p.capacity : pos[t];
-    auto [it, fresh] = winner.try_emplace(slot, t);
-    if (!fresh && pos[t] > pos[it->second]) it->second = t;
-  }
-
-  const std::int64_t row = p.head_dim;
-  parallel_for(p.n_tokens, std::max<std::int64_t>(1, 4096 / (p.n_kv_heads * row + 1)),
+  const auto winner = slot_winners("kv_cache_append", pos, p.n_tokens, p.capacity, p.ring != 0);
+  parallel_for(p.n_tokens, std::max<std::int64_t>(1, 4096 / (p.n_kv_heads * p.head_dim + 1)),
                [&](std::int64_t lo, std::int64_t hi) {
                  for (std::int64_t t = lo; t < hi; ++t) {
-                   const std::int64_t slot = p.ring ? pos[t] % p.capacity : pos[t];
+                   const std::int64_t slot = cache_slot(pos[t], p.capacity, p.ring != 0);
                    if (winner.at(slot) != t) continue;
-                   for (std::int64_t h = 0; h < p.n_kv_heads; ++h) {
-                     const std::int64_t src = (t * p.n_kv_heads + h) * row;
-                     const std::int64_t dst = (h * p.capacity + slot) * row;
-                     for (std::int64_t d = 0; d < row; ++d) {
-                       k_cache[dst + d] = from_f32<Tdst>(to_f32(k_new[src + d]));
-                       v_cache[dst + d] = from_f32<Tdst>(to_f32(v_new[src + d]));
-                     }
-                   }
+                   write_cache_rows(k_new, v_new, t, slot, p.n_kv_heads, p.head_dim, p.capacity,
+                                    k_cache, v_cache);
                  }
                });
 }

@@ -1,10 +1,10 @@
 // CPU reference kernel of RoPE: angles, sines and cosines in double, one token per task.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/rope_kernels.h"
+#include "backends/cpu/kernels/rope_rotation.h"
 #include "backends/cpu/thread_pool.h"
 #include "ops/rope_params.h"
 
@@ -24,21 +24,11 @@ void rope(const KernelArgs& k) {
   parallel_for(p.n_tokens, grain, [&](std::int64_t lo, std::int64_t hi) {
     std::vector<double> cos_a(half), sin_a(half);
     for (std::int64_t t = lo; t < hi; ++t) {
-      for (std::int64_t i = 0; i < half; ++i) {
-        const double a = static_cast<double>(pos[t]) * static_cast<double>(inv_freq[i]);
-        cos_a[i] = std::cos(a) * p.scale;
-        sin_a[i] = std::sin(a) * p.scale;
-      }
+      rope_angles(pos[t], inv_freq, half, p.scale, cos_a, sin_a);
       for (std::int64_t h = 0; h < p.n_heads; ++h) {
         const T* xh = x + t * p.x_token_stride + h * p.head_dim;
         T* oh = out + t * p.out_token_stride + h * p.head_dim;
-        for (std::int64_t i = 0; i < half; ++i) {
-          const std::int64_t u = neox ? i : 2 * i;
-          const std::int64_t v = neox ? i + half : 2 * i + 1;
-          const double xu = to_f32(xh[u]), xv = to_f32(xh[v]);  // both read before either write
-          oh[u] = from_f32<T>(static_cast<float>(xu * cos_a[i] - xv * sin_a[i]));
-          oh[v] = from_f32<T>(static_cast<float>(xv * cos_a[i] + xu * sin_a[i]));
-        }
+        rotate_head(xh, oh, half, neox, cos_a, sin_a);
         if (oh != xh) {
           for (std::int64_t d = p.rotary_dim; d < p.head_dim; ++d) oh[d] = xh[d];
         }

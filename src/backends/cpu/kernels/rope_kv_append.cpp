@@ -1,35 +1,20 @@
 // CPU reference kernel of the fused rope + KV-cache append: the rope kernel's float64 rotation of
 // q and k in place, then kv_cache_append's conversion of the rotated k and of v into the cache,
-// one token per task. The arithmetic is rope.cpp's and kv_cache.cpp's, expression for expression,
-// so the results equal the three-op sequence bit for bit.
+// one token per task. The arithmetic is the same code as rope.cpp's and kv_cache.cpp's
+// (rope_rotation.h, kv_cache_rows.h), so the results equal the three-op sequence bit for bit.
 #include <algorithm>
-#include <cmath>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/kv_cache_kernels.h"
+#include "backends/cpu/kernels/kv_cache_rows.h"
+#include "backends/cpu/kernels/rope_rotation.h"
 #include "backends/cpu/thread_pool.h"
-#include "mlxn/core/error.h"
 #include "ops/rope_kv_append_params.h"
 
 namespace mlxn::cpu {
 namespace {
-
-// Rotates one head in place with the token's cos_a / sin_a (rope.cpp's loop; in place, so the
-// pass-through dims stay as they are).
-template <class T>
-void rotate(T* x, std::int64_t half, bool neox, const std::vector<double>& cos_a,
-            const std::vector<double>& sin_a) {
-  for (std::int64_t i = 0; i < half; ++i) {
-    const std::int64_t u = neox ? i : 2 * i;
-    const std::int64_t v = neox ? i + half : 2 * i + 1;
-    const double xu = to_f32(x[u]), xv = to_f32(x[v]);  // both read before either write
-    x[u] = from_f32<T>(static_cast<float>(xu * cos_a[i] - xv * sin_a[i]));
-    x[v] = from_f32<T>(static_cast<float>(xv * cos_a[i] + xu * sin_a[i]));
-  }
-}
 
 // Bindings q, k, v, positions, inv_freq, k_cache, v_cache.
 template <class Tsrc, class Tdst>
@@ -47,20 +32,10 @@ void rope_kv_append(const KernelArgs& a) {
   const std::int64_t row = p.head_dim;
 
   // As kv_cache_append: validate every position before writing anything, and find each slot's
-  // winner (the greatest position). Without K/V heads nothing is appended, as there.
+  // winner. Without K/V heads nothing is appended, as there.
   std::unordered_map<std::int64_t, std::int64_t> winner;  // slot -> token
   if (p.n_kv_heads > 0) {
-    for (std::int64_t t = 0; t < p.n_tokens; ++t) {
-      if (pos[t] < 0 || (!p.ring && pos[t] >= p.capacity)) {
-        throw Error(ErrorKind::CommandBuffer,
-                    "rope_kv_append: token " + std::to_string(t) + " has position " +
-                        std::to_string(pos[t]) + " outside the cache (capacity " +
-                        std::to_string(p.capacity) + (p.ring ? ", ring)" : ")"));
-      }
-      const std::int64_t slot = p.ring ? pos[t] % p.capacity : pos[t];
-      auto [it, fresh] = winner.try_emplace(slot, t);
-      if (!fresh && pos[t] > pos[it->second]) it->second = t;
-    }
+    winner = slot_winners("rope_kv_append", pos, p.n_tokens, p.capacity, p.ring != 0);
   }
 
   const std::int64_t grain =
@@ -68,27 +43,19 @@ void rope_kv_append(const KernelArgs& a) {
   parallel_for(p.n_tokens, grain, [&](std::int64_t lo, std::int64_t hi) {
     std::vector<double> cos_a(half), sin_a(half);
     for (std::int64_t t = lo; t < hi; ++t) {
-      for (std::int64_t i = 0; i < half; ++i) {
-        const double ang = static_cast<double>(pos[t]) * static_cast<double>(inv_freq[i]);
-        cos_a[i] = std::cos(ang) * p.scale;
-        sin_a[i] = std::sin(ang) * p.scale;
-      }
+      rope_angles(pos[t], inv_freq, half, p.scale, cos_a, sin_a);
       for (std::int64_t h = 0; h < p.n_heads; ++h) {
-        rotate(q + (t * p.n_heads + h) * row, half, neox, cos_a, sin_a);
+        Tsrc* qh = q + (t * p.n_heads + h) * row;
+        rotate_head(qh, qh, half, neox, cos_a, sin_a);
       }
       for (std::int64_t h = 0; h < p.n_kv_heads; ++h) {
-        rotate(k + (t * p.n_kv_heads + h) * row, half, neox, cos_a, sin_a);
+        Tsrc* kh = k + (t * p.n_kv_heads + h) * row;
+        rotate_head(kh, kh, half, neox, cos_a, sin_a);
       }
-      if (p.n_kv_heads == 0) continue;
-      const std::int64_t slot = p.ring ? pos[t] % p.capacity : pos[t];
-      if (winner.at(slot) != t) continue;
-      for (std::int64_t h = 0; h < p.n_kv_heads; ++h) {
-        const std::int64_t src = (t * p.n_kv_heads + h) * row;
-        const std::int64_t dst = (h * p.capacity + slot) * row;
-        for (std::int64_t d = 0; d < row; ++d) {
-          k_cache[dst + d] = from_f32<Tdst>(to_f32(k[src + d]));
-          v_cache[dst + d] = from_f32<Tdst>(to_f32(v[src + d]));
-        }
+      if (winner.empty()) continue;  // no K/V heads
+      const std::int64_t slot = cache_slot(pos[t], p.capacity, p.ring != 0);
+      if (winner.at(slot) == t) {
+        write_cache_rows(k, v, t, slot, p.n_kv_heads, row, p.capacity, k_cache, v_cache);
       }
     }
   });
