@@ -27,6 +27,13 @@ inline constexpr int kMlxMvThreads = 128;
 // loads and conversions shared by two rows).
 inline constexpr int kMlxMvRows = 2;
 inline constexpr int kMlxMvUnroll = 2;
+// Blocks an SM the register allocation must allow (__launch_bounds__), 0 for no requirement.
+// With bf16/f16 x, 8 (64 registers, from 56-71) measured on the H100 (docs/perf.md, issue 7,
+// step 20): MLX 8-bit decode +2.8% (8-bit 14336x4096 28.6 -> 26.5 µs), 4-bit unchanged. f32 x
+// keeps 0: at 64 registers its 4-bit kernel spills. An explicit 1 lets ptxas take 111-148
+// registers, which cost 4-bit decode 4.6%.
+template <class T>
+inline constexpr int kMlxMvMinBlocks = sizeof(T) == 2 ? 8 : 0;
 
 /// 16 bytes of weights that are read once: not kept in L1 (x, reread by every block, is).
 __device__ __forceinline__ uint4 load_stream16(const unsigned char* p) {
@@ -279,8 +286,8 @@ __device__ __forceinline__ void rows_dot_any_scale(const WeightView& wv, long lo
 // out[a, row] for a in blockIdx.y (strided). Each warp owns R rows (the dense mat-vec's
 // pattern, which streams bf16 weights at 91% of the copy ceiling): there is no block-wide
 // barrier, so a warp that has its data computes while the others still wait for theirs.
-template <class T, int Bits, int R, int U>
-__global__ void __launch_bounds__(kMlxMvThreads)
+template <class T, int Bits, int R, int U, int kMinBlocks = 0>
+__global__ void __launch_bounds__(kMlxMvThreads, kMinBlocks)
     mlx_matvec_kernel(const __grid_constant__ DeviceArgs args) {
   static_assert(Bits == 4 || Bits == 8, "4- and 8-bit only");
   constexpr int E = 128 / Bits;
@@ -328,7 +335,7 @@ __global__ void __launch_bounds__(kMlxMvThreads)
   }
 }
 
-template <class T, int Bits, int R, int U>
+template <class T, int Bits, int R, int U, int kMinBlocks = 0>
 LaunchConfig mlx_matvec_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::QuantMatmulParams>(args);
   constexpr int rows_per_block = (kMlxMvThreads / 32) * R;
@@ -337,7 +344,7 @@ LaunchConfig mlx_matvec_config(const DeviceArgs& args) {
   if (bx < 1) bx = 1;
   if (by < 1) by = 1;
   if (by > 65535) by = 65535;
-  return {reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U>),
+  return {reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U, kMinBlocks>),
           dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)), dim3(kMlxMvThreads),
           0, true};
 }

@@ -15,8 +15,8 @@ template <class T>
 ConfigureFn matvec_for_bits(int bits) {
   using namespace qmm;
   // 4 and 8 bits, what MLX models ship in, have their own mat-vec (matmul_mlx_matvec.cuh).
-  if (bits == 4) return &mlx_matvec_config<T, 4, kMlxMvRows, kMlxMvUnroll>;
-  if (bits == 8) return &mlx_matvec_config<T, 8, kMlxMvRows, kMlxMvUnroll>;
+  if (bits == 4) return &mlx_matvec_config<T, 4, kMlxMvRows, kMlxMvUnroll, kMlxMvMinBlocks<T>>;
+  if (bits == 8) return &mlx_matvec_config<T, 8, kMlxMvRows, kMlxMvUnroll, kMlxMvMinBlocks<T>>;
   switch (bits) {
     case 2:
       return &quant_matvec_config<T, MlxFormat<2>>;
