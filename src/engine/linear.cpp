@@ -43,6 +43,16 @@ Buffer row_view(const Buffer& b, std::int64_t row0, std::int64_t rows, const cha
                 static_cast<std::size_t>(rows) * row_bytes, b.dtype(), std::move(shape));
 }
 
+// y = x w^T (+ bias) by the dense op, which adds the bias in its epilogue.
+void dense_matmul(CommandEncoder& encoder, const Buffer& x, const Buffer& w, const Buffer& bias,
+                  const Buffer& y) {
+  if (bias.valid()) {
+    ops::matmul(encoder, x, w, bias, y);
+  } else {
+    ops::matmul(encoder, x, w, y);
+  }
+}
+
 }  // namespace
 
 void Linear::apply(CommandEncoder& encoder, const Buffer& x, const Buffer& y,
@@ -58,20 +68,12 @@ void Linear::apply(CommandEncoder& encoder, const Buffer& x, const Buffer& y,
     } else {
       ops::ggml_dequantize(encoder, ggml, ggml_type, w);
     }
-    if (bias.valid()) {
-      ops::matmul(encoder, x, w, bias, y);
-    } else {
-      ops::matmul(encoder, x, w, y);
-    }
+    dense_matmul(encoder, x, w, bias, y);
     return;
   }
   switch (kind) {
     case WeightKind::Dense:
-      if (bias.valid()) {
-        ops::matmul(encoder, x, dense, bias, y);
-      } else {
-        ops::matmul(encoder, x, dense, y);
-      }
+      dense_matmul(encoder, x, dense, bias, y);
       return;
     case WeightKind::MlxQuant:
       ops::quantized_matmul(encoder, x, quant, y);
