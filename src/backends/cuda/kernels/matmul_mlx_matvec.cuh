@@ -27,11 +27,11 @@ inline constexpr int kMlxMvThreads = 128;
 // loads and conversions shared by two rows).
 inline constexpr int kMlxMvRows = 2;
 inline constexpr int kMlxMvUnroll = 2;
-// Blocks an SM the register allocation must allow (__launch_bounds__), 0 for no requirement.
-// With bf16/f16 x, 8 (64 registers, from 56-71) measured on the H100 (docs/perf.md, issue 7,
-// step 20): MLX 8-bit decode +2.8% (8-bit 14336x4096 28.6 -> 26.5 µs), 4-bit unchanged. f32 x
-// keeps 0: at 64 registers its 4-bit kernel spills. An explicit 1 lets ptxas take 111-148
-// registers, which cost 4-bit decode 4.6%.
+// Blocks an SM the register allocation must allow (__launch_bounds__; 0 states no minimum, and
+// nvcc then emits none). With bf16/f16 x, 8 (64 registers, from 56-71) measured on the H100
+// (docs/perf.md, issue 7, step 21): MLX 8-bit decode +2.8% (8-bit 14336x4096 28.6 -> 26.5
+// µs), 4-bit unchanged. f32 x keeps 0: at 64 registers its 4-bit kernel spills. An explicit 1
+// lets ptxas take 111-148 registers, which cost 4-bit decode 4.6%.
 template <class T>
 inline constexpr int kMlxMvMinBlocks = sizeof(T) == 2 ? 8 : 0;
 
