@@ -29,10 +29,11 @@ pack() {
   mkdir -p "$dir"
   git rev-parse --verify --quiet "$rev^{commit}" >/dev/null || { echo "decode_ab: no commit '$rev'" >&2; exit 1; }
   # Tracked files that differ from REV (modified or deleted here) come from REV; files that are
-  # new here (tracked or not, unless ignored) are removed from the base.
+  # new here (tracked or not, unless ignored) are removed from the base. Renames count as a
+  # deletion and an addition. Paths with spaces are not supported (the repository has none).
   local changed added
-  changed=$(git diff --name-only --diff-filter=MDT "$rev" --)
-  added=$( { git diff --name-only --diff-filter=A "$rev" --; git ls-files --others --exclude-standard; } | sort -u)
+  changed=$(git diff --no-renames --name-only --diff-filter=MDT "$rev" --)
+  added=$( { git diff --no-renames --name-only --diff-filter=A "$rev" --; git ls-files --others --exclude-standard; } | sort -u)
   if [[ -n $changed ]]; then
     # shellcheck disable=SC2086
     git archive --format=tar "$rev" -- $changed | gzip >"$dir/base.tgz"
