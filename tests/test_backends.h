@@ -50,6 +50,20 @@ inline std::optional<Device> open_cuda_or_reason(std::string& reason) {
   return Device::open(Backend::Cuda);
 }
 
+/// Fixture of the tests that compare a CUDA kernel with the CPU one at shapes too large for the
+/// backend-parameterized suites: `cuda_` and `cpu_` open, skipped with the reason where there is
+/// no GPU.
+class CudaVsCpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string reason;
+    cuda_ = open_cuda_or_reason(reason);
+    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
+  }
+  std::optional<Device> cuda_;
+  Device cpu_ = Device::open(Backend::Cpu);
+};
+
 /// Names the instantiations "Cpu" / "Cuda" so CUDA tests carry "Cuda" in their full name.
 struct BackendParamName {
   std::string operator()(const ::testing::TestParamInfo<Backend>& info) const {

@@ -264,16 +264,7 @@ TEST_P(ActivationsTest, BadArgumentsThrowBeforeQueuing) {
 MLXN_INSTANTIATE_BACKENDS(ActivationsTest);
 
 // CUDA kernels vs the CPU kernels on the same inputs, at sizes too large for the CPU suite.
-class ActivationsCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class ActivationsCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(ActivationsCudaTest, LargeSizesMatchCpu) {
   auto rng = test::seeded_rng();

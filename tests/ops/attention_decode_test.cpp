@@ -186,16 +186,7 @@ TEST_P(AttentionDecodeTest, InvalidArgumentsThrowBeforeQueuing) {
 
 MLXN_INSTANTIATE_BACKENDS(AttentionDecodeTest);
 
-class AttentionDecodeCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class AttentionDecodeCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(AttentionDecodeCudaTest, LongContextsMatchCpu) {
   auto rng = test::seeded_rng();

@@ -198,16 +198,7 @@ TEST_P(AttentionPrefillTest, InvalidArgumentsThrowBeforeQueuing) {
 MLXN_INSTANTIATE_BACKENDS(AttentionPrefillTest);
 
 // CUDA vs the CPU kernel at larger shapes than the CPU suite affords against the f64 reference.
-class AttentionPrefillCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class AttentionPrefillCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(AttentionPrefillCudaTest, MatchesCpu) {
   auto rng = test::seeded_rng();

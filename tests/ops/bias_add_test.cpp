@@ -160,16 +160,7 @@ TEST_P(BiasAddTest, RejectsBadArguments) {
 MLXN_INSTANTIATE_BACKENDS(BiasAddTest);
 
 // CUDA vs CPU at projection-bias shapes (Qwen2 q/k/v biases over decode and prefill rows).
-class BiasAddCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class BiasAddCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(BiasAddCudaTest, MatchesCpuBitForBit) {
   auto rng = test::seeded_rng();

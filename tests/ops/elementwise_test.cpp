@@ -160,16 +160,7 @@ TEST(CompareHelpersTest, NonFiniteOutputsNeverPass) {
 MLXN_INSTANTIATE_BACKENDS(ElementwiseTest);
 
 // CUDA kernels vs the CPU kernels on the same inputs.
-class ElementwiseCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class ElementwiseCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(ElementwiseCudaTest, AddAndMulMatchCpu) {
   auto rng = test::seeded_rng();

@@ -286,16 +286,7 @@ MLXN_INSTANTIATE_BACKENDS(EmbeddingTest);
 
 // CUDA vs CPU at Llama-3-8B scale (vocab 128256 x hidden 4096 would be 1 GiB in bf16 on the host;
 // a 8192-row slice of the same width exercises the same kernels).
-class EmbeddingCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class EmbeddingCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(EmbeddingCudaTest, LlamaWidthMatchesCpu) {
   auto rng = test::seeded_rng();

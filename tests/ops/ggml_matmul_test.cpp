@@ -320,16 +320,7 @@ TEST_P(GgmlMatmulTest, RejectsBadArguments) {
 
 MLXN_INSTANTIATE_BACKENDS(GgmlMatmulTest);
 
-class GgmlMatmulCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class GgmlMatmulCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(GgmlMatmulCudaTest, LargeShapesMatchCpu) {
   auto rng = test::seeded_rng();

@@ -191,16 +191,7 @@ TEST_P(KvCacheTest, InvalidArgumentsThrowBeforeQueuing) {
 
 MLXN_INSTANTIATE_BACKENDS(KvCacheTest);
 
-class KvCacheCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class KvCacheCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(KvCacheCudaTest, LargeAppendsAndRingMatchCpu) {
   auto rng = test::seeded_rng();

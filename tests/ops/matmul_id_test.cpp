@@ -210,16 +210,7 @@ MLXN_INSTANTIATE_BACKENDS(MatmulIdTest);
 
 // CUDA kernel vs the CPU kernel at the expert shapes of MoE models (Qwen3-30B-A3B: 128 experts
 // of 768 x 2048, top 8; Llama-sized 4096 x 4096 experts, top 2), fewer experts stacked.
-class MatmulIdCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class MatmulIdCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(MatmulIdCudaTest, MoeShapesMatchCpu) {
   auto rng = test::seeded_rng();

@@ -168,16 +168,7 @@ TEST_P(MatmulTest, RejectsBadArguments) {
 MLXN_INSTANTIATE_BACKENDS(MatmulTest);
 
 // CUDA kernels vs the CPU kernels at decode and prefill shapes of Llama-3-8B.
-class MatmulCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class MatmulCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(MatmulCudaTest, LargeShapesMatchCpu) {
   auto rng = test::seeded_rng();

@@ -219,16 +219,7 @@ TEST_P(MoeRoutingTest, CombineMatchesFloat64Reference) {
 
 MLXN_INSTANTIATE_BACKENDS(MoeRoutingTest);
 
-class MoeRoutingCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class MoeRoutingCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(MoeRoutingCudaTest, RouteAndCombineMatchCpu) {
   auto rng = test::seeded_rng();

@@ -136,16 +136,7 @@ TEST_P(NormTest, RowsAreIndependent) {
 MLXN_INSTANTIATE_BACKENDS(NormTest);
 
 // CUDA kernels vs the CPU kernels on the same inputs.
-class NormCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class NormCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(NormCudaTest, RmsNormAndFusedMatchCpu) {
   auto rng = test::seeded_rng();

@@ -278,16 +278,7 @@ TEST_P(NormsTest, BadArgumentsThrowBeforeQueuing) {
 MLXN_INSTANTIATE_BACKENDS(NormsTest);
 
 // CUDA kernels vs the CPU kernels at decoder shapes (many rows, hidden 4096/5120, qk heads).
-class NormsCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class NormsCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(NormsCudaTest, LargeShapesMatchCpu) {
   auto rng = test::seeded_rng();

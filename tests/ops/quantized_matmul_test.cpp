@@ -372,16 +372,7 @@ TEST(QuantizedMatmulPackingTest, TestPackerAgreesWithIo) {
 }
 
 // CUDA kernels vs the CPU kernels at Llama-sized shapes.
-class QuantizedMatmulCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class QuantizedMatmulCudaTest : public test::CudaVsCpuTest {};
 
 // The tiled CUDA kernel rounds dequantized weights to x's dtype for the tensor cores.
 double cuda_tolerance(DType dt) {

@@ -283,16 +283,7 @@ MLXN_INSTANTIATE_BACKENDS(RopeKvAppendTest);
 // CUDA vs CPU at Llama-3-8B decode and prefill shapes, plus a ring prefill longer than the cache
 // and a partial-rotary head: the fused CUDA op equals the CUDA three-op sequence bit for bit and
 // the CPU within the rope CUDA-vs-CPU tolerance.
-class RopeKvAppendCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class RopeKvAppendCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(RopeKvAppendCudaTest, LlamaShapesMatchTheSequenceAndCpu) {
   auto rng = test::seeded_rng();

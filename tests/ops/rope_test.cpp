@@ -329,16 +329,7 @@ TEST_P(RopeTest, BadArgumentsThrowBeforeQueuing) {
 MLXN_INSTANTIATE_BACKENDS(RopeTest);
 
 // CUDA vs CPU at Llama-3-8B prefill/decode shapes (Q: 32 heads, K: 8 heads, head_dim 128).
-class RopeCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class RopeCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(RopeCudaTest, LlamaShapesMatchCpu) {
   auto rng = test::seeded_rng();

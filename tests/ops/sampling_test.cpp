@@ -363,16 +363,7 @@ MLXN_INSTANTIATE_BACKENDS(SampleTest);
 // ---------------------------------------------------------------------------------------------
 // CUDA vs CPU at vocab size.
 
-class SamplingCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class SamplingCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(SamplingCudaTest, ArgmaxAndTopKAtVocabSizeWithPlantedValues) {
   auto rng = test::seeded_rng();

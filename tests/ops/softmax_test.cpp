@@ -169,16 +169,7 @@ TEST_P(SoftmaxTest, RejectsBadArguments) {
 
 MLXN_INSTANTIATE_BACKENDS(SoftmaxTest);
 
-class SoftmaxCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string reason;
-    cuda_ = test::open_cuda_or_reason(reason);
-    if (!cuda_) GTEST_SKIP() << "no CUDA device: " << reason;
-  }
-  std::optional<Device> cuda_;
-  Device cpu_ = Device::open(Backend::Cpu);
-};
+class SoftmaxCudaTest : public test::CudaVsCpuTest {};
 
 TEST_F(SoftmaxCudaTest, MatchesCpuAndReferenceOnLongRows) {
   auto rng = test::seeded_rng();
