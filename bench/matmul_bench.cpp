@@ -27,8 +27,11 @@ struct WeightShape {
 constexpr WeightShape kShapes[] = {
     {4096, 4096}, {4096, 1024}, {4096, 14336}, {14336, 4096}, {4096, 128256}};
 
-enum Format { kBf16, kMlx4, kMlx8, kQ4_0, kQ8_0, kQ4_K, kQ6_K, kFormatCount };
-const char* const kFormatNames[] = {"bf16", "mlx4g64", "mlx8g64", "q4_0", "q8_0", "q4_k", "q6_k"};
+// kMlx4Tiles: MLX 4-bit in the DecodeTiles order (ops::QuantLayout), what the engine keeps on
+// CUDA with bf16 activations.
+enum Format { kBf16, kMlx4, kMlx8, kQ4_0, kQ8_0, kQ4_K, kQ6_K, kMlx4Tiles, kFormatCount };
+const char* const kFormatNames[] = {"bf16", "mlx4g64", "mlx8g64", "q4_0",
+                                    "q8_0", "q4_k",    "q6_k",    "mlx4g64-tiles"};
 
 io::GgmlType ggml_type(int f) {
   switch (f) {
@@ -65,8 +68,8 @@ void BM_Matmul(benchmark::State& state) {
   std::int64_t weight_bytes = 0;
   if (format == kBf16) {
     weight_bytes = s.n * s.k * 2;
-  } else if (format == kMlx4 || format == kMlx8) {
-    const int bits = format == kMlx4 ? 4 : 8;
+  } else if (format == kMlx4 || format == kMlx8 || format == kMlx4Tiles) {
+    const int bits = format == kMlx8 ? 8 : 4;
     weight_bytes = s.n * s.k * bits / 8 + 2 * (s.n * (s.k / 64) * 2);
   } else {
     weight_bytes = s.n * static_cast<std::int64_t>(io::ggml_row_size(ggml_type(format), s.k));
@@ -78,8 +81,10 @@ void BM_Matmul(benchmark::State& state) {
   for (Weight& w : weights) {
     if (format == kBf16) {
       w.dense = device.alloc(DType::BF16, {s.n, s.k});
-    } else if (format == kMlx4 || format == kMlx8) {
-      w.q.bits = format == kMlx4 ? 4 : 8;
+    } else if (format == kMlx4 || format == kMlx8 || format == kMlx4Tiles) {
+      w.q.bits = format == kMlx8 ? 8 : 4;
+      // Zero codes are zero codes in either order: the tiled layout needs no tiling pass here.
+      if (format == kMlx4Tiles) w.q.layout = ops::QuantLayout::DecodeTiles;
       w.q.group_size = 64;
       w.q.packed = device.alloc(DType::U32, {s.n, s.k * w.q.bits / 32});
       w.q.scales = device.alloc(DType::BF16, {s.n, s.k / 64});
@@ -97,7 +102,7 @@ void BM_Matmul(benchmark::State& state) {
     const Weight& w = weights[static_cast<std::size_t>(i % copies)];
     if (format == kBf16) {
       ops::matmul(enc, x, w.dense, out);
-    } else if (format == kMlx4 || format == kMlx8) {
+    } else if (format == kMlx4 || format == kMlx8 || format == kMlx4Tiles) {
       ops::quantized_matmul(enc, x, w.q, out);
     } else {
       ops::ggml_matmul(enc, x, w.dense, ggml_type(format), out);

@@ -122,6 +122,7 @@ void ModelArgs::add_to(OptionParser& parser, bool with_context) {
   parser.value("--prefill-chunk", [this](const std::string& v) {
     prefill_chunk = parse_int("--prefill-chunk", v, 1, std::int64_t{1} << 20);
   });
+  parser.flag("--row-order-weights", &row_order_weights);
   if (with_context) {
     parser.value("--context", [this](const std::string& v) {
       context = parse_int("--context", v, 1, std::int64_t{1} << 24);
@@ -135,6 +136,7 @@ engine::ModelOptions ModelArgs::model_options(std::int64_t default_context) cons
   o.compute_dtype = dtype;
   o.context = context.value_or(default_context);
   if (prefill_chunk) o.prefill_chunk = *prefill_chunk;
+  o.decode_tiles = !row_order_weights;
   o.progress = make_load_progress();
   return o;
 }
@@ -153,7 +155,9 @@ std::string model_args_help(const std::string& context_line) {
       "  --backend NAME        auto (CUDA when a GPU is present, else the CPU), cpu or cuda\n"
       "  --dtype NAME          compute dtype f32, bf16 or f16 (default: f32 on the CPU, bf16 on\n"
       "                        CUDA)\n"
-      "  --prefill-chunk N     most prompt tokens per forward pass (default 512)\n";
+      "  --prefill-chunk N     most prompt tokens per forward pass (default 512)\n"
+      "  --row-order-weights   keep 4-bit weights in MLX's row order on CUDA (default: re-laid\n"
+      "                        at load in the tile order batch-1 decode streams faster)\n";
   if (!context_line.empty()) s += context_line;
   return s;
 }

@@ -108,6 +108,15 @@ Linear Linear::rows(std::int64_t row0, std::int64_t n_rows) const {
       r.quant.biases = row_view(quant.biases, row0, n_rows, "biases");
       r.quant.bits = quant.bits;
       r.quant.group_size = quant.group_size;
+      r.quant.layout = quant.layout;
+      // DecodeTiles keep each 16 rows in one piece: only whole tiles are a row range.
+      if (quant.layout == ops::QuantLayout::DecodeTiles &&
+          (row0 % ops::kDecodeTileRows != 0 || n_rows % ops::kDecodeTileRows != 0)) {
+        throw Error(ErrorKind::InvalidArgument,
+                    "Linear::rows: rows [" + std::to_string(row0) + ", " +
+                        std::to_string(row0 + n_rows) +
+                        ") do not start and end on a 16-row tile of a DecodeTiles weight");
+      }
       break;
     case WeightKind::Ggml:
       r.ggml = row_view(ggml, row0, n_rows, "ggml weight");

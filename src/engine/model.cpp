@@ -32,6 +32,7 @@
 #include <numeric>
 #include <string>
 
+#include "decode_tiles.h"
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
@@ -431,6 +432,9 @@ Model Model::finish(std::unique_ptr<Impl> impl, BlockFeatures features, DType ca
     throw Error(ErrorKind::Format, where + ": weights have " +
                                        std::to_string(m.weights.layers.size()) +
                                        " layers, config " + std::to_string(config.n_layers));
+  }
+  if (options.decode_tiles && m.device.backend() == Backend::Cuda && m.dtype == DType::BF16) {
+    detail::tile_weights_for_decode(m.weights, m.device);
   }
   features.rope_layout =
       m.weights.rope_interleaved ? ops::RopeLayout::Interleaved : ops::RopeLayout::Neox;

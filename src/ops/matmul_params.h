@@ -2,9 +2,9 @@
 // the CPU and CUDA kernels (plain data, no host types).
 #pragma once
 
-#include "ops/op_params.h"
-
 #include <cstdint>
+
+#include "ops/op_params.h"
 
 namespace mlxn::ops {
 
@@ -22,6 +22,10 @@ struct MatmulParams {
 /// Where the scales/biases of an MLX-quantized weight keep their values (f32, f16 or bf16),
 /// read at run time so one kernel serves checkpoints whatever dtype they chose.
 enum ScaleType : std::int32_t { kScaleF32 = 0, kScaleF16 = 1, kScaleBF16 = 2 };
+
+/// QuantMatmulParams::layout: ops::QuantLayout as the kernels read it.
+inline constexpr std::int32_t kLayoutRows = 0;
+inline constexpr std::int32_t kLayoutDecodeTiles = 1;
 
 /// Quantized matmul (MLX affine and GGML), plain and expert-routed:
 ///   out[a, j] = sum_k x_a[k] * W_e(a)[j, k], a = token * top_k + slot,
@@ -44,7 +48,7 @@ struct QuantMatmulParams {
   std::int32_t scale_type;      // MLX: ScaleType of scales and biases
   std::int32_t has_ids;         // expert-routed: ids bound after out
   std::int32_t ggml_type;       // GGML: io::GgmlType id
-  std::int32_t pad_ = 0;
+  std::int32_t layout = 0;      // MLX: kLayoutRows or kLayoutDecodeTiles (ops::QuantLayout)
 };
 
 /// Status code a CUDA quantized matmul writes when ids[a] is outside [0, n_experts); info is a.

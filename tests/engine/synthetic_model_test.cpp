@@ -178,6 +178,50 @@ TEST(SyntheticModelCuda, Q4_0ProjectionsAreRepackedLikeALoadedModel) {
   }
 }
 
+// On CUDA with bf16 activations, 4-bit projections are re-laid in the DecodeTiles order at load
+// (ModelOptions::decode_tiles, engine/decode_tiles.h). The model must then compute what it
+// computes in MLX's row order, through every path a tiled weight takes: prefill of 20 rows (the
+// tiled quantized kernel), of 40 rows (decode into the workspace + the dense matmul) and batch-1
+// decode steps (the tensor-core mat-vec). Q4_0 projections, repacked to MLX 4-bit group 32, too.
+TEST(SyntheticModelCuda, DecodeTilesComputeWhatTheRowOrderComputes) {
+  std::string reason;
+  std::optional<Device> cuda = test::open_cuda_or_reason(reason);
+  if (!cuda) GTEST_SKIP() << "no CUDA device: " << reason;
+  std::vector<std::int32_t> ids(60);
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    ids[i] = static_cast<std::int32_t>((37 * i + 5) % 512);
+  const auto run = [&](Model& m) {
+    std::vector<std::vector<float>> out;
+    out.push_back(m.forward(std::vector<std::int32_t>(ids.begin(), ids.begin() + 20)));
+    out.push_back(m.forward(std::vector<std::int32_t>(ids.begin() + 20, ids.end())));
+    for (std::int32_t id : {5, 6, 7}) out.push_back(m.forward(std::vector<std::int32_t>{id}));
+    return out;
+  };
+  for (SyntheticQuant q : {SyntheticQuant::Mlx4, SyntheticQuant::Q4_0}) {
+    SCOPED_TRACE(std::string(synthetic_quant_name(q)));
+    ModelOptions o;
+    o.backend = Backend::Cuda;
+    o.context = 128;
+    o.prefill_chunk = 64;
+    Model tiled = make_synthetic_model("tiny", q, o, 4);
+    o.decode_tiles = false;
+    Model rows = make_synthetic_model("tiny", q, o, 4);
+    const LayerWeights& lt = tiled.weights().layers[0];
+    for (const Linear* l : {&lt.attn.qkv, &lt.attn.q, &lt.attn.v, &lt.attn.o, &lt.mlp->gate_up,
+                            &lt.mlp->up, &lt.mlp->down, &tiled.weights().lm_head}) {
+      EXPECT_EQ(l->quant.layout, ops::QuantLayout::DecodeTiles);
+    }
+    EXPECT_EQ(rows.weights().layers[0].attn.qkv.quant.layout, ops::QuantLayout::Rows);
+    const auto a = run(tiled), b = run(rows);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      // Both in bf16; the kernels add in different orders, so the activations may differ by
+      // bf16 roundings, not more.
+      EXPECT_LE(test::rel_l2(a[i], b[i]), 1e-2) << "step " << i;
+    }
+  }
+}
+
 TEST(SyntheticModel, RejectsUnknownNamesAndMismatchedDtype) {
   EXPECT_THROW(synthetic_config("llama9-1t"), Error);
   EXPECT_FALSE(parse_synthetic_quant("q3_k").has_value());

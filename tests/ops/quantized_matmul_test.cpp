@@ -177,40 +177,159 @@ TEST_P(QuantizedMatmulTest, LongRowsAndManyOutputs) {
   }
 }
 
+// The DecodeTiles layout (ops::tile_for_decode) must compute what the row order does, through
+// every kernel that reads it: batch-1 bf16 x is the CUDA tensor-core mat-vec, which splits k over
+// 1-8 warps by the shape (k = 384: 1, with a batch and a remainder step; 1536: 4; 4096: 8) and
+// maps each 128-code step's scale groups onto mma columns; other x dtypes and m > 1 take the
+// generic kernels with the tiled addressing. n = 48 leaves a block's last tiles empty.
+std::vector<float> run_tiled(Device& device, const MlxWeight& w, const std::vector<float>& x,
+                             std::int64_t m, DType dt) {
+  const ops::QuantizedWeight rows = upload_weight(device, w);
+  Buffer tiled_packed = device.alloc(DType::U32, rows.packed.shape());
+  CommandEncoder enc = device.command_encoder();
+  const ops::QuantizedWeight q = ops::tile_for_decode(enc, rows, tiled_packed);
+  EXPECT_EQ(q.layout, ops::QuantLayout::DecodeTiles);
+  Buffer xb = test::upload(device, x, dt, {m, w.k});
+  Buffer out = test::poisoned(device, dt, {m, w.n});
+  ops::quantized_matmul(enc, xb, q, out);
+  enc.commit_and_wait();
+  return test::download(out);
+}
+
+TEST_P(QuantizedMatmulTest, DecodeTilesBatchOneMatchFloat64Reference) {
+  auto rng = test::seeded_rng();
+  for (int group : kGroups) {
+    for (DType sdt : {DType::BF16, DType::F16, DType::F32}) {
+      for (std::int64_t k : {128, 384, 1536, 4096}) {
+        for (std::int64_t n : {16, 48, 320}) {
+          SCOPED_TRACE(describe(DType::BF16, 4, group, 1, n, k, sdt) + " tiled");
+          const MlxWeight w = make_weight(rng, 4, group, 1, n, k, sdt);
+          const auto x = test::round_to(DType::BF16, test::random_floats(rng, k));
+          EXPECT_LE(test::rel_l2(run_tiled(device(), w, x, 1, DType::BF16),
+                                 reference(w, x, 1, 1, false, {})),
+                    test::dtype_tolerance(DType::BF16, 1e-5));
+        }
+      }
+    }
+  }
+}
+
+TEST_P(QuantizedMatmulTest, DecodeTilesEveryRowCountAndDtypeMatchFloat64Reference) {
+  auto rng = test::seeded_rng();
+  const std::int64_t n = 48, k = 512;
+  for (DType dt : kFloatTypes) {
+    const MlxWeight w = make_weight(rng, 4, 64, 1, n, k, DType::BF16);
+    for (std::int64_t m : kRows) {
+      SCOPED_TRACE(describe(dt, 4, 64, m, n, k, DType::BF16) + " tiled");
+      const auto x = test::round_to(dt, test::random_floats(rng, m * k));
+      EXPECT_LE(test::rel_l2(run_tiled(device(), w, x, m, dt), reference(w, x, m, 1, false, {})),
+                test::dtype_tolerance(dt, 1e-5));
+    }
+  }
+}
+
+// The order itself, written out again here from its definition: codes [32 s, 32 s + 32) of row r
+// are the 16 bytes at ((r / 16) (k / 128) + s / 4) KB + ((r % 16) / 8) 512 + ((r % 8) 4 + s % 4)
+// 16. And dequantize reads tiles back to exactly the row order's matrix.
+TEST_P(QuantizedMatmulTest, DecodeTilesOrderAndDequantize) {
+  auto rng = test::seeded_rng();
+  const std::int64_t n = 32, k = 256;
+  const MlxWeight w = make_weight(rng, 4, 32, 1, n, k, DType::F16);
+  const ops::QuantizedWeight rows = upload_weight(device(), w);
+  Buffer tiled_packed = device().alloc(DType::U32, rows.packed.shape());
+  Buffer want = device().alloc(DType::F32, {n, k});
+  Buffer got = device().alloc(DType::F32, {n, k});
+  CommandEncoder enc = device().command_encoder();
+  const ops::QuantizedWeight q = ops::tile_for_decode(enc, rows, tiled_packed);
+  ops::dequantize(enc, rows, want);
+  ops::dequantize(enc, q, got);
+  enc.commit_and_wait();
+  EXPECT_EQ(test::download(got), test::download(want));
+  const std::vector<std::uint32_t> src = pack_bits(w.codes, n, k, 4);
+  const std::vector<std::uint32_t> tiled = tiled_packed.to_vector<std::uint32_t>();
+  std::int64_t bad = 0;
+  for (std::int64_t r = 0; r < n; ++r) {
+    for (std::int64_t s = 0; s < k / 32; ++s) {
+      const std::int64_t byte =
+          ((r / 16) * (k / 128) + s / 4) * 1024 + ((r % 16) / 8) * 512 + ((r % 8) * 4 + s % 4) * 16;
+      for (std::int64_t j = 0; j < 4; ++j) {
+        if (tiled[byte / 4 + j] != src[r * (k / 8) + 4 * s + j]) ++bad;
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0) << bad << " of " << n * k / 8 << " words out of place";
+}
+
+TEST_P(QuantizedMatmulTest, DecodeTilesRejectWhatTheyCannotHold) {
+  auto rng = test::seeded_rng();
+  CommandEncoder enc = device().command_encoder();
+  const auto tile = [&](int bits, std::int64_t n, std::int64_t k) {
+    const ops::QuantizedWeight q =
+        upload_weight(device(), make_weight(rng, bits, 64, 1, n, k, DType::F32));
+    EXPECT_EQ(ops::decode_tiles_fit(q), bits == 4 && n % 16 == 0 && k % 128 == 0);
+    return ops::tile_for_decode(enc, q, device().alloc(DType::U32, q.packed.shape()));
+  };
+  MLXN_EXPECT_ERROR(tile(8, 16, 128), ErrorKind::QuantConfig);
+  MLXN_EXPECT_ERROR(tile(4, 17, 128), ErrorKind::QuantConfig);
+  MLXN_EXPECT_ERROR(tile(4, 16, 192), ErrorKind::QuantConfig);
+  const ops::QuantizedWeight ok = tile(4, 16, 128);
+  MLXN_EXPECT_ERROR(ops::tile_for_decode(enc, ok, device().alloc(DType::U32, ok.packed.shape())),
+                    ErrorKind::QuantConfig);  // already tiled
+  const ops::QuantizedWeight rows =
+      upload_weight(device(), make_weight(rng, 4, 64, 1, 16, 128, DType::F32));
+  MLXN_EXPECT_ERROR(ops::tile_for_decode(enc, rows, rows.packed), ErrorKind::InvalidArgument);
+  MLXN_EXPECT_ERROR(ops::tile_for_decode(enc, rows, device().alloc(DType::U32, {16, 8})),
+                    ErrorKind::InvalidArgument);
+  // Stacked experts have no tiled form: a layout set by hand is refused.
+  ops::QuantizedWeight stacked =
+      upload_weight(device(), make_weight(rng, 4, 64, 2, 16, 128, DType::F32));
+  stacked.layout = ops::QuantLayout::DecodeTiles;
+  Buffer x = device().alloc(DType::F32, {1, 128});
+  Buffer ids = device().alloc(DType::I32, {1, 1});
+  MLXN_EXPECT_ERROR(
+      ops::quantized_matmul_id(enc, x, stacked, ids, device().alloc(DType::F32, {1, 1, 16})),
+      ErrorKind::QuantConfig);
+  EXPECT_EQ(enc.pending_dispatches(), 1u);  // only the one successful tiling
+  enc.commit_and_wait();
+}
+
 // Views whose first byte is not 16-byte aligned (x one element in, the packed words one word in)
 // must take the kernels' narrow-load paths and still match; n of 1 and 3 leave most rows of a
 // block or warp empty.
 TEST_P(QuantizedMatmulTest, UnalignedViewsMatchFloat64Reference) {
   auto rng = test::seeded_rng();
-  const std::int64_t k = 256, m = 2;
+  const std::int64_t k = 256;
   for (int bits : {3, 4, 8}) {
     for (DType dt : kFloatTypes) {
-      for (std::int64_t n : {1, 3, 37}) {
-        SCOPED_TRACE(describe(dt, bits, 64, m, n, k, DType::BF16) + " unaligned");
-        const MlxWeight w = make_weight(rng, bits, 64, 1, n, k, DType::BF16);
-        const std::int64_t words = k * bits / 32;
-        std::vector<std::uint32_t> packed = pack_bits(w.codes, n, k, bits);
-        packed.insert(packed.begin(), 0xDEADBEEFu);
-        Buffer all_words = device().alloc(DType::U32, {n * words + 1});
-        all_words.write(packed);
-        ops::QuantizedWeight q;
-        q.packed =
-            all_words.view(4, static_cast<std::size_t>(n * words) * 4, DType::U32, {n, words});
-        q.scales = test::upload(device(), w.scales, DType::BF16, {n, k / 64});
-        q.biases = test::upload(device(), w.biases, DType::BF16, {n, k / 64});
-        q.bits = bits;
-        q.group_size = 64;
-        const auto x_all = test::round_to(dt, test::random_floats(rng, m * k + 1));
-        const std::vector<float> x(x_all.begin() + 1, x_all.end());
-        Buffer x_buf = test::upload(device(), x_all, dt, {m * k + 1});
-        const std::size_t es = dtype_size(dt);
-        Buffer xb = x_buf.view(es, static_cast<std::size_t>(m * k) * es, dt, {m, k});
-        Buffer out = test::poisoned(device(), dt, {m, n});
-        CommandEncoder enc = device().command_encoder();
-        ops::quantized_matmul(enc, xb, q, out);
-        enc.commit_and_wait();
-        EXPECT_LE(test::rel_l2(test::download(out), reference(w, x, m, 1, false, {})),
-                  test::dtype_tolerance(dt, 1e-5));
+      // m = 1 with bf16 x and 4 bits is the mma mat-vec's narrow-load path.
+      for (std::int64_t m : {1, 2}) {
+        for (std::int64_t n : {1, 3, 37}) {
+          SCOPED_TRACE(describe(dt, bits, 64, m, n, k, DType::BF16) + " unaligned");
+          const MlxWeight w = make_weight(rng, bits, 64, 1, n, k, DType::BF16);
+          const std::int64_t words = k * bits / 32;
+          std::vector<std::uint32_t> packed = pack_bits(w.codes, n, k, bits);
+          packed.insert(packed.begin(), 0xDEADBEEFu);
+          Buffer all_words = device().alloc(DType::U32, {n * words + 1});
+          all_words.write(packed);
+          ops::QuantizedWeight q;
+          q.packed =
+              all_words.view(4, static_cast<std::size_t>(n * words) * 4, DType::U32, {n, words});
+          q.scales = test::upload(device(), w.scales, DType::BF16, {n, k / 64});
+          q.biases = test::upload(device(), w.biases, DType::BF16, {n, k / 64});
+          q.bits = bits;
+          q.group_size = 64;
+          const auto x_all = test::round_to(dt, test::random_floats(rng, m * k + 1));
+          const std::vector<float> x(x_all.begin() + 1, x_all.end());
+          Buffer x_buf = test::upload(device(), x_all, dt, {m * k + 1});
+          const std::size_t es = dtype_size(dt);
+          Buffer xb = x_buf.view(es, static_cast<std::size_t>(m * k) * es, dt, {m, k});
+          Buffer out = test::poisoned(device(), dt, {m, n});
+          CommandEncoder enc = device().command_encoder();
+          ops::quantized_matmul(enc, xb, q, out);
+          enc.commit_and_wait();
+          EXPECT_LE(test::rel_l2(test::download(out), reference(w, x, m, 1, false, {})),
+                    test::dtype_tolerance(dt, 1e-5));
+        }
       }
     }
   }

@@ -29,6 +29,10 @@ struct ModelOptions {
   std::int64_t context = 4096;
   /// Most tokens per forward call; longer prompts are prefilled in chunks of this size.
   std::int64_t prefill_chunk = 512;
+  /// CUDA with bf16 activations: 4-bit projection weights are re-laid in
+  /// ops::QuantLayout::DecodeTiles at load, which batch-1 decode streams faster (docs/perf.md,
+  /// issue 7). false keeps MLX's row order (for side-by-side measurements).
+  bool decode_tiles = true;
   LoadProgress progress;
 };
 

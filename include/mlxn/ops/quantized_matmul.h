@@ -10,12 +10,28 @@ namespace mlxn::ops {
 /// packed: u32 [n, k*bits/32] (or [experts, n, k*bits/32]), one LSB-first bit stream per row;
 /// scales, biases: [n, k/group_size] (or [experts, ...]) in f32, f16 or bf16 (the same dtype).
 /// bits: 2, 3, 4, 5, 6, 8; group_size: 32, 64, 128.
+/// How the packed codes are ordered.
+///  Rows: MLX's own, one LSB-first bit stream per row (what checkpoints store).
+///  DecodeTiles: 4-bit weights only, n a multiple of 16 and k of 128 -- every 16 rows x 128
+///  codes (1 KB) stored in one piece, 16-row tiles one after another, each tile's k in order
+///  (ops/quant_decode_tiles.h has the exact order). Batch-1 decode on CUDA streams it with the
+///  tensor cores at close to the read bandwidth (docs/perf.md, issue 7); every op that takes a
+///  QuantizedWeight accepts it except the expert-routed one. Made by tile_for_decode; rows
+///  [16 i, 16 j) of it are a contiguous byte range, as in Rows.
+enum class QuantLayout { Rows, DecodeTiles };
+
+/// DecodeTiles: rows a tile holds, and codes of each row a tile's step holds (n and k must be
+/// multiples of these).
+inline constexpr std::int64_t kDecodeTileRows = 16;
+inline constexpr std::int64_t kDecodeTileCodes = 128;
+
 struct QuantizedWeight {
   Buffer packed;
   Buffer scales;
   Buffer biases;
   int bits = 4;
   int group_size = 64;
+  QuantLayout layout = QuantLayout::Rows;
 };
 
 /// out = x @ dequant(w)^T. x: [..., k] (f32/f16/bf16; leading dims are the m rows),
@@ -33,5 +49,15 @@ void quantized_matmul_id(CommandEncoder& encoder, const Buffer& x, const Quantiz
 /// (scale * q + bias in f32, rounded once). For many rows of x it is cheaper to dequantize once
 /// and run the dense matmul (tensor cores on CUDA) than to decode inside the quantized kernel.
 void dequantize(CommandEncoder& encoder, const QuantizedWeight& w, const Buffer& out);
+
+/// Whether tile_for_decode accepts w: Rows layout, 4 bits, not stacked, n a multiple of 16 and
+/// k a multiple of 128.
+bool decode_tiles_fit(const QuantizedWeight& w);
+
+/// Writes w's codes into `packed_out` (u32, w.packed's shape, not overlapping it) in the
+/// DecodeTiles order and returns w with that packed buffer and layout (scales and biases are
+/// shared, unchanged). Fails with QuantConfig where decode_tiles_fit does not hold.
+QuantizedWeight tile_for_decode(CommandEncoder& encoder, const QuantizedWeight& w,
+                                const Buffer& packed_out);
 
 }  // namespace mlxn::ops

@@ -50,6 +50,9 @@ void register_matmul_kernels(KernelRegistry& registry) {
   registry.register_factory("quantized_dequant", factory([](DType d, const Specialization& s) {
                               return mlx_quant_dequant_configure(d, bits_of(s));
                             }));
+  registry.register_factory("quantized_tile_decode", [](const Specialization&) -> const void* {
+    return entry_of(mlx_tile_decode_configure());
+  });
   registry.register_factory("ggml_dequant", factory([](DType d, const Specialization& s) {
                               return ggml_quant_dequant_configure(d, type_of(s));
                             }));

@@ -1,6 +1,7 @@
 // CPU reference kernels of the matmul family: dense x @ w^T (+ bias) and the quantized forms,
 // which dequantize one weight row at a time to f32 and dot it with every row of x that uses it.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "mlxn/io/ggml_dequant.h"
 #include "mlxn/io/ggml_types.h"
 #include "ops/matmul_params.h"
+#include "ops/quant_decode_tiles.h"
 
 namespace mlxn::cpu {
 namespace {
@@ -68,12 +70,21 @@ struct MlxRows {
     const std::int64_t groups = p->k / p->group_size;
     const std::uint32_t* words = packed + row * row_words;
     const std::uint32_t mask = (1u << bits) - 1u;
+    const bool tiles = p->layout == ops::kLayoutDecodeTiles;
     float scale = 0.0f, bias = 0.0f;
     for (std::int64_t j = 0; j < p->k; ++j) {
       if (j % p->group_size == 0) {
         const std::int64_t g = row * groups + j / p->group_size;
         scale = scale_at(scales, p->scale_type, g);
         bias = scale_at(biases, p->scale_type, g);
+      }
+      if (tiles) {
+        // 4 bits: code j is nibble j % 8 of word j / 8, the (j / 8) % 4-th word of the 16 bytes
+        // that hold codes [32 (j / 32), +32) (quant_decode_tiles.h).
+        const std::int64_t off = ops::decode_tile_offset(row, j / 32, p->k / 2) + 4 * ((j / 8) % 4);
+        const std::uint32_t word = packed[off / 4];
+        dst[j] = scale * static_cast<float>((word >> (4 * (j % 8))) & mask) + bias;
+        continue;
       }
       // Element j is bits [j*bits, (j+1)*bits) of the row's stream; it may straddle two words.
       const std::int64_t bit = j * bits;
@@ -202,6 +213,23 @@ KernelFactory by_dtype() {
   };
 }
 
+// tile_for_decode: out (binding 0) = the packed codes of binding 1 in the DecodeTiles order, 16
+// bytes (32 codes) at a time.
+void tile_decode(const KernelArgs& a) {
+  const auto& p = a.params_as<ops::QuantMatmulParams>();
+  auto* out = a.ptr<std::byte>(0);
+  const auto* in = a.ptr<const std::byte>(1);
+  const std::int64_t row_bytes = p.k / 2, segs = p.k / 32;
+  parallel_for(p.n, row_grain(p.k), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t row = lo; row < hi; ++row) {
+      for (std::int64_t seg = 0; seg < segs; ++seg) {
+        std::memcpy(out + ops::decode_tile_offset(row, seg, row_bytes),
+                    in + row * row_bytes + 16 * seg, 16);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 KernelFn matmul_kernel(DType dtype) {
@@ -222,6 +250,9 @@ KernelFn ggml_matmul_kernel(DType dtype) {
 }
 
 void register_matmul_kernels(KernelRegistry& registry) {
+  registry.register_factory("quantized_tile_decode", [](const Specialization&) -> const void* {
+    return reinterpret_cast<const void*>(static_cast<KernelFn>(&tile_decode));
+  });
   registry.register_factory("matvec", by_dtype<matmul_kernel>());
   registry.register_factory("matmul", by_dtype<matmul_kernel>());
   registry.register_factory("quantized_matvec", by_dtype<quantized_matmul_kernel>());

@@ -31,6 +31,8 @@ ConfigureFn mlx_quant_matvec_configure(DType dtype, int bits);
 ConfigureFn mlx_quant_tiled_configure(DType dtype, int bits);
 /// MLX affine weight decoded to a dense [n, k] matrix (ops::dequantize).
 ConfigureFn mlx_quant_dequant_configure(DType dtype, int bits);
+/// 4-bit MLX codes from row order to DecodeTiles (ops::tile_for_decode; bindings out, packed).
+ConfigureFn mlx_tile_decode_configure();
 /// GGML quantized matvec / tiled matmul for the type named `type` ("q4_0", "q8_0", "q4_k",
 /// "q5_k", "q6_k").
 ConfigureFn ggml_quant_matvec_configure(DType dtype, const std::string& type);

@@ -8,6 +8,7 @@
 
 #include "backends/cuda/kernels/common.cuh"
 #include "ops/matmul_params.h"
+#include "ops/quant_decode_tiles.h"
 
 namespace mlxn::cuda::qmm {
 
@@ -124,8 +125,11 @@ __device__ __forceinline__ unsigned int mlx_code(const unsigned int (&q)[Bits], 
   return v & ((1u << Bits) - 1u);
 }
 
-template <int Bits>
+/// kTiles: 4-bit codes in the DecodeTiles order (ops::QuantLayout, ops/quant_decode_tiles.h),
+/// where a row's 16-byte segments are scattered over its tile; every other member is the same.
+template <int Bits, bool kTiles = false>
 struct MlxFormat {
+  static_assert(!kTiles || Bits == 4, "DecodeTiles holds 4-bit codes");
   static constexpr bool kMlx = true;
   static constexpr int kSegs = 1;
   static constexpr int kUnitElems = 32;
@@ -137,7 +141,8 @@ struct MlxFormat {
 
   __device__ static void load(const WeightView& v, long long row, long long seg,
                               unsigned int (&q)[Bits]) {
-    const unsigned char* p = v.w + row * v.row_bytes + seg * (4 * Bits);
+    const unsigned char* p = kTiles ? v.w + ops::decode_tile_offset(row, seg, v.row_bytes)
+                                    : v.w + row * v.row_bytes + seg * (4 * Bits);
     load_words<Bits>(p, kVecLoads && v.vec, q);
   }
 

@@ -1,0 +1,18 @@
+// Re-lays a loaded model's 4-bit projection weights in ops::QuantLayout::DecodeTiles, the order
+// in which CUDA's batch-1 tensor-core mat-vec streams them (docs/perf.md, issue 7, step 22).
+#pragma once
+
+#include "mlxn/core/device.h"
+#include "mlxn/engine/model_weights.h"
+
+namespace mlxn::engine::detail {
+
+/// Tiles every 2-D MLX 4-bit Linear whose shape allows it (ops::decode_tiles_fit): the fused
+/// q/k/v and gate/up weights with their part views (only when every part starts and ends on a
+/// 16-row boundary), o, down and an untied lm head. Expert stacks, routers and a head tied to the
+/// embedding table (which the row lookup reads) keep the row order. One layer's weights are
+/// tiled into fresh memory and the old freed before the next, so the peak extra memory is one
+/// layer's largest weights. Returns the number of weights tiled.
+int tile_weights_for_decode(ModelWeights& w, Device& device);
+
+}  // namespace mlxn::engine::detail
