@@ -38,15 +38,18 @@ inline constexpr int kMmaMvWarps = 8;
 inline constexpr int kMmaMvThreads = 32 * kMmaMvWarps;
 inline constexpr int kMmaMvChunk = static_cast<int>(ops::kDecodeStepCodes);  // codes of a step
 inline constexpr int kMmaMvBatch = 2;  // steps whose weights a warp requests at once
-// Warps that fit on the GPU at once: 3 blocks of 8 warps an SM (the kernel's ~70 registers) on
-// an H100's 132 SMs.
-inline constexpr long long kMmaMvResidentWarps = 132LL * 24;
+// Blocks an SM the register allocation must allow: 4 (64 registers, a few bytes spilled, from
+// 72 without the bound) measured +1.4% MLX 4-bit decode on the H100 (docs/perf.md, issue 7,
+// step 22), through one more block an SM and the split that then fits in one wave.
+inline constexpr int kMmaMvMinBlocks = 4;
+// Warps that fit on the GPU at once: kMmaMvMinBlocks blocks of 8 warps on an H100's 132 SMs.
+inline constexpr long long kMmaMvResidentWarps = 132LL * kMmaMvMinBlocks * kMmaMvWarps;
 
 /// Warps that share one 16-row tile, each over a contiguous k slice (1, 2, 4 or 8): the most
 /// that still fit in one wave, with every slice a whole number of steps. Measured on the H100
-/// (docs/perf.md, issue 7, step 22): at least 16 warps an SM without a second wave beat a fixed
-/// target of warps, which left a nearly empty second wave at 4096 x 14336. Host and device
-/// agree on it, so the kernel needs no extra parameter.
+/// (docs/perf.md, issue 7, step 22): this beat a fixed target of 16 warps an SM, which left a
+/// nearly empty second wave at 4096 x 14336. Host and device agree on it, so the kernel needs no
+/// extra parameter.
 __host__ __device__ inline int mma_mv_split(long long n, long long k) {
   const long long tiles = (n + 15) / 16;
   int split = 1;
@@ -245,7 +248,7 @@ __device__ __forceinline__ void mma_slice_dot(const MmaRows<S>& r, const __nv_bf
 // out[row] = dot(x, row) for one row of bf16 x. Block: kMmaMvWarps warps = kMmaMvWarps / split
 // tiles of 16 rows, `split` warps a tile. kGpc: scale groups in a step of 128 codes (4, 2, 1).
 template <class S, int kGpc>
-__global__ void __launch_bounds__(kMmaMvThreads)
+__global__ void __launch_bounds__(kMmaMvThreads, kMmaMvMinBlocks)
     mlx_mma_matvec4_kernel(const __grid_constant__ DeviceArgs args) {
   __shared__ float partial[kMmaMvWarps][16];
   const auto& p = params_as<ops::QuantMatmulParams>(args);
