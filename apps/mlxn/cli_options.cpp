@@ -156,8 +156,8 @@ std::string model_args_help(const std::string& context_line) {
       "  --dtype NAME          compute dtype f32, bf16 or f16 (default: f32 on the CPU, bf16 on\n"
       "                        CUDA)\n"
       "  --prefill-chunk N     most prompt tokens per forward pass (default 512)\n"
-      "  --row-order-weights   keep 4-bit weights in MLX's row order on CUDA (default: re-laid\n"
-      "                        at load in the tile order batch-1 decode streams faster)\n";
+      "  --row-order-weights   keep 4-bit weights in MLX's row order (default on CUDA with bf16:\n"
+      "                        re-laid at load in the tile order batch-1 decode streams faster)\n";
   if (!context_line.empty()) s += context_line;
   return s;
 }

@@ -123,6 +123,20 @@ BenchModel open_bench_model(const Options& o) {
   return BenchModel{std::move(model), path.string()};
 }
 
+// Whether the loader re-laid any 4-bit weight in the DecodeTiles order (CUDA, bf16, unless
+// --row-order-weights), so that A/B outputs say which side they are.
+bool holds_decode_tiles(const engine::ModelWeights& w) {
+  const auto tiled = [](const engine::Linear& l) {
+    return l.kind == engine::WeightKind::MlxQuant &&
+           l.quant.layout == ops::QuantLayout::DecodeTiles;
+  };
+  if (tiled(w.lm_head)) return true;
+  for (const engine::LayerWeights& l : w.layers) {
+    if (tiled(l.attn.o) || tiled(l.attn.q) || (l.mlp && tiled(l.mlp->down))) return true;
+  }
+  return false;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -208,6 +222,7 @@ int run(const Options& o) {
     j["gen_tokens"] = o.gen;
     j["repeat"] = o.repeat;
     j["pipelined_decode"] = !o.sync_decode;
+    j["decode_tiles"] = holds_decode_tiles(model.weights());
     j["prefill_tok_s"] = median(prefill);
     j["decode_tok_s"] = median(decode);
     j["ttft_ms"] = median(ttft);

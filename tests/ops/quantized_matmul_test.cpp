@@ -130,6 +130,21 @@ std::vector<float> run_id(Device& device, const MlxWeight& w, const std::vector<
   return test::download(out);
 }
 
+// x [m, k] in dt as a view that starts one element into its buffer (not 16-byte aligned), with
+// the values it holds.
+struct UnalignedX {
+  std::vector<float> values;
+  Buffer view;
+};
+UnalignedX upload_unaligned_x(Device& device, std::mt19937& rng, DType dt, std::int64_t m,
+                              std::int64_t k) {
+  const auto all = test::round_to(dt, test::random_floats(rng, m * k + 1));
+  Buffer buf = test::upload(device, all, dt, {m * k + 1});
+  const std::size_t es = dtype_size(dt);
+  return {std::vector<float>(all.begin() + 1, all.end()),
+          buf.view(es, static_cast<std::size_t>(m * k) * es, dt, {m, k})};
+}
+
 std::string describe(DType dt, int bits, int group, std::int64_t m, std::int64_t n, std::int64_t k,
                      DType sdt) {
   return std::string(dtype_name(dt)) + " bits=" + std::to_string(bits) +
@@ -179,7 +194,8 @@ TEST_P(QuantizedMatmulTest, LongRowsAndManyOutputs) {
 
 // The DecodeTiles layout (ops::tile_for_decode) must compute what the row order does, through
 // every kernel that reads it: batch-1 bf16 x is the CUDA tensor-core mat-vec, which splits k over
-// 1-8 warps by the shape (k = 384: 1, with a batch and a remainder step; 1536: 4; 4096: 8) and
+// 1-8 warps by the shape (k = 384: 1, with a batch and a remainder step; 768: 2 at n = 320;
+// 1536: 4; 4096: 8) and
 // maps each 128-code step's scale groups onto mma columns; other x dtypes and m > 1 take the
 // generic kernels with the tiled addressing. n = 48 leaves a block's last tiles empty.
 std::vector<float> run_tiled(Device& device, const MlxWeight& w, const std::vector<float>& x,
@@ -200,7 +216,7 @@ TEST_P(QuantizedMatmulTest, DecodeTilesBatchOneMatchFloat64Reference) {
   auto rng = test::seeded_rng();
   for (int group : kGroups) {
     for (DType sdt : {DType::BF16, DType::F16, DType::F32}) {
-      for (std::int64_t k : {128, 384, 1536, 4096}) {
+      for (std::int64_t k : {128, 384, 768, 1536, 4096}) {
         for (std::int64_t n : {16, 48, 320}) {
           SCOPED_TRACE(describe(DType::BF16, 4, group, 1, n, k, sdt) + " tiled");
           const MlxWeight w = make_weight(rng, 4, group, 1, n, k, sdt);
@@ -223,6 +239,32 @@ TEST_P(QuantizedMatmulTest, DecodeTilesEveryRowCountAndDtypeMatchFloat64Referenc
       SCOPED_TRACE(describe(dt, 4, 64, m, n, k, DType::BF16) + " tiled");
       const auto x = test::round_to(dt, test::random_floats(rng, m * k));
       EXPECT_LE(test::rel_l2(run_tiled(device(), w, x, m, dt), reference(w, x, m, 1, false, {})),
+                test::dtype_tolerance(dt, 1e-5));
+    }
+  }
+}
+
+// Tiled codes one word into their buffer and x one element in: the tiling kernel's and every
+// reader's narrow-load paths (the tensor-core mat-vec at m = 1 with bf16 x, the register one
+// otherwise).
+TEST_P(QuantizedMatmulTest, DecodeTilesUnalignedViewsMatchFloat64Reference) {
+  auto rng = test::seeded_rng();
+  const std::int64_t n = 32, k = 512;
+  for (DType dt : kFloatTypes) {
+    for (std::int64_t m : {1, 3}) {
+      SCOPED_TRACE(describe(dt, 4, 64, m, n, k, DType::BF16) + " tiled, unaligned");
+      const MlxWeight w = make_weight(rng, 4, 64, 1, n, k, DType::BF16);
+      const ops::QuantizedWeight rows = upload_weight(device(), w);
+      Buffer words = device().alloc(DType::U32, {n * k / 8 + 1});
+      const Buffer packed_out =
+          words.view(4, static_cast<std::size_t>(n * k / 8) * 4, DType::U32, rows.packed.shape());
+      const UnalignedX x = upload_unaligned_x(device(), rng, dt, m, k);
+      Buffer out = test::poisoned(device(), dt, {m, n});
+      CommandEncoder enc = device().command_encoder();
+      const ops::QuantizedWeight q = ops::tile_for_decode(enc, rows, packed_out);
+      ops::quantized_matmul(enc, x.view, q, out);
+      enc.commit_and_wait();
+      EXPECT_LE(test::rel_l2(test::download(out), reference(w, x.values, m, 1, false, {})),
                 test::dtype_tolerance(dt, 1e-5));
     }
   }
@@ -301,7 +343,7 @@ TEST_P(QuantizedMatmulTest, UnalignedViewsMatchFloat64Reference) {
   const std::int64_t k = 256;
   for (int bits : {3, 4, 8}) {
     for (DType dt : kFloatTypes) {
-      // m = 1 with bf16 x and 4 bits is the mma mat-vec's narrow-load path.
+      // m = 1 is the mat-vec's own path (the register kernel on CUDA), m = 2 its row-strided one.
       for (std::int64_t m : {1, 2}) {
         for (std::int64_t n : {1, 3, 37}) {
           SCOPED_TRACE(describe(dt, bits, 64, m, n, k, DType::BF16) + " unaligned");
@@ -318,16 +360,12 @@ TEST_P(QuantizedMatmulTest, UnalignedViewsMatchFloat64Reference) {
           q.biases = test::upload(device(), w.biases, DType::BF16, {n, k / 64});
           q.bits = bits;
           q.group_size = 64;
-          const auto x_all = test::round_to(dt, test::random_floats(rng, m * k + 1));
-          const std::vector<float> x(x_all.begin() + 1, x_all.end());
-          Buffer x_buf = test::upload(device(), x_all, dt, {m * k + 1});
-          const std::size_t es = dtype_size(dt);
-          Buffer xb = x_buf.view(es, static_cast<std::size_t>(m * k) * es, dt, {m, k});
+          const UnalignedX x = upload_unaligned_x(device(), rng, dt, m, k);
           Buffer out = test::poisoned(device(), dt, {m, n});
           CommandEncoder enc = device().command_encoder();
-          ops::quantized_matmul(enc, xb, q, out);
+          ops::quantized_matmul(enc, x.view, q, out);
           enc.commit_and_wait();
-          EXPECT_LE(test::rel_l2(test::download(out), reference(w, x, m, 1, false, {})),
+          EXPECT_LE(test::rel_l2(test::download(out), reference(w, x.values, m, 1, false, {})),
                     test::dtype_tolerance(dt, 1e-5));
         }
       }

@@ -1,6 +1,7 @@
-// Linear: one projection weight exactly as the model stores it -- dense float, MLX affine
-// quantized, or GGML blocks -- and the matmul op that applies it. Weights are never expanded
-// in memory; the engine calls apply() and the right kernel runs.
+// Linear: one projection weight as the model stores it -- dense float, MLX affine quantized, or
+// GGML blocks -- and the matmul op that applies it. Weights are never expanded in memory; the
+// engine calls apply() and the right kernel runs. (On CUDA with bf16 activations, 4-bit MLX codes
+// are reordered at load into ops::QuantLayout::DecodeTiles: the same bytes, another order.)
 #pragma once
 
 #include <cstdint>

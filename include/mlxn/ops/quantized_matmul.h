@@ -6,16 +6,12 @@
 
 namespace mlxn::ops {
 
-/// An MLX affine-quantized weight: w = scale * q + bias per group of `group_size` inputs.
-/// packed: u32 [n, k*bits/32] (or [experts, n, k*bits/32]), one LSB-first bit stream per row;
-/// scales, biases: [n, k/group_size] (or [experts, ...]) in f32, f16 or bf16 (the same dtype).
-/// bits: 2, 3, 4, 5, 6, 8; group_size: 32, 64, 128.
-/// How the packed codes are ordered.
+/// How the packed codes of a QuantizedWeight are ordered.
 ///  Rows: MLX's own, one LSB-first bit stream per row (what checkpoints store).
 ///  DecodeTiles: 4-bit weights only, n a multiple of 16 and k of 128 -- every 16 rows x 128
 ///  codes (1 KB) stored in one piece, 16-row tiles one after another, each tile's k in order
-///  (ops/quant_decode_tiles.h has the exact order). Batch-1 decode on CUDA streams it with the
-///  tensor cores at close to the read bandwidth (docs/perf.md, issue 7); every op that takes a
+///  (ops/quant_decode_tiles.h has the exact order). Batch-1 decode with bf16 x on CUDA streams
+///  it with the tensor cores (docs/perf.md, issue 7, steps 22-23); every op that takes a
 ///  QuantizedWeight accepts it except the expert-routed one. Made by tile_for_decode; rows
 ///  [16 i, 16 j) of it are a contiguous byte range, as in Rows.
 enum class QuantLayout { Rows, DecodeTiles };
@@ -25,6 +21,10 @@ enum class QuantLayout { Rows, DecodeTiles };
 inline constexpr std::int64_t kDecodeTileRows = 16;
 inline constexpr std::int64_t kDecodeTileCodes = 128;
 
+/// An MLX affine-quantized weight: w = scale * q + bias per group of `group_size` inputs.
+/// packed: u32 [n, k*bits/32] (or [experts, n, k*bits/32]), one LSB-first bit stream per row
+/// in the Rows layout; scales, biases: [n, k/group_size] (or [experts, ...]) in f32, f16 or bf16
+/// (the same dtype), row-major in either layout. bits: 2, 3, 4, 5, 6, 8; group_size: 32, 64, 128.
 struct QuantizedWeight {
   Buffer packed;
   Buffer scales;

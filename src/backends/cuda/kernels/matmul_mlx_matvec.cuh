@@ -179,26 +179,32 @@ struct RowChunks {
   float s[R], b[R];
 };
 
-/// Where R rows start: their weight words, scales and biases (scale dtype S).
+/// Where R rows start: their weight words, scales and biases (scale dtype S). DecodeTiles
+/// weights (4 bits) scatter a row's chunks over its tile: w is then the weight's base and the
+/// chunks are found from the row index (ops/quant_decode_tiles.h).
 template <class S, int R>
 struct RowBases {
   const unsigned char* w[R];
   const S* s[R];
   const S* b[R];
+  long long row[R];
+  long long row_bytes;
 };
 
 /// Loads chunk c of every row; kVec: 16-byte non-allocating loads (else 4-byte ones).
-template <class S, int R, bool kVec>
+template <class S, int R, bool kVec, bool kTiles>
 __device__ __forceinline__ void load_chunks(const RowBases<S, R>& rb, long long c, int group_shift,
                                             RowChunks<R>& out) {
   const long long g = c >> group_shift;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    const unsigned char* w =
+        kTiles ? rb.w[r] + ops::decode_tile_offset(rb.row[r], c, rb.row_bytes) : rb.w[r] + c * 16;
     if constexpr (kVec) {
-      out.q[r] = load_stream16(rb.w[r] + c * 16);
+      out.q[r] = load_stream16(w);
     } else {
       unsigned int w4[4];
-      load_words<4>(rb.w[r] + c * 16, false, w4);
+      load_words<4>(w, false, w4);
       out.q[r] = make_uint4(w4[0], w4[1], w4[2], w4[3]);
     }
     out.s[r] = to_f32(rb.s[r][g]);
@@ -227,16 +233,19 @@ __device__ __forceinline__ void accumulate_chunks(const RowChunks<R>& ch, const 
 /// dropped, the loads stay in bounds). Lanes stride over the 16-byte chunks, U chunks a lane in
 /// flight at once. S (the scale dtype) and kVec are template parameters so that the loop holds
 /// no branch on them: a uniform switch outside picks the instantiation.
-template <class T, class S, int Bits, int R, int U, bool kVec>
+template <class T, class S, int Bits, int R, int U, bool kVec, bool kTiles>
 __device__ __forceinline__ void rows_dot(const WeightView& wv, long long row0, long long n,
                                          const T* xr, long long n_chunks, int group_shift, int lane,
                                          const CodeBase& base, float (&acc)[R]) {
   constexpr int E = 128 / Bits;  // elements a 16-byte chunk holds
+  static_assert(!kTiles || Bits == 4, "DecodeTiles holds 4-bit codes");
   RowBases<S, R> rb;
+  rb.row_bytes = wv.row_bytes;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     const long long row = row0 + r < n ? row0 + r : n - 1;
-    rb.w[r] = wv.w + row * wv.row_bytes;
+    rb.w[r] = kTiles ? wv.w : wv.w + row * wv.row_bytes;
+    rb.row[r] = row;
     rb.s[r] = reinterpret_cast<const S*>(wv.scales) + row * wv.groups;
     rb.b[r] = reinterpret_cast<const S*>(wv.biases) + row * wv.groups;
   }
@@ -249,7 +258,9 @@ __device__ __forceinline__ void rows_dot(const WeightView& wv, long long row0, l
   for (; c + 32 * (U - 1) < n_chunks; c += 32 * U) {
     RowChunks<R> ch[U];
 #pragma unroll
-    for (int u = 0; u < U; ++u) load_chunks<S, R, kVec>(rb, c + 32 * u, group_shift, ch[u]);
+    for (int u = 0; u < U; ++u) {
+      load_chunks<S, R, kVec, kTiles>(rb, c + 32 * u, group_shift, ch[u]);
+    }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       accumulate_chunks<T, Bits, R, kVec>(ch[u], xr + (c + 32 * u) * E, base, acc);
@@ -257,28 +268,29 @@ __device__ __forceinline__ void rows_dot(const WeightView& wv, long long row0, l
   }
   for (; c < n_chunks; c += 32) {
     RowChunks<R> ch;
-    load_chunks<S, R, kVec>(rb, c, group_shift, ch);
+    load_chunks<S, R, kVec, kTiles>(rb, c, group_shift, ch);
     accumulate_chunks<T, Bits, R, kVec>(ch, xr + c * E, base, acc);
   }
 }
 
 /// rows_dot for the scale dtype of the weights (a uniform branch).
-template <class T, int Bits, int R, int U, bool kVec>
+template <class T, int Bits, int R, int U, bool kVec, bool kTiles>
 __device__ __forceinline__ void rows_dot_any_scale(const WeightView& wv, long long row0,
                                                    long long n, const T* xr, long long n_chunks,
                                                    int group_shift, int lane, const CodeBase& base,
                                                    float (&acc)[R]) {
   switch (wv.scale_type) {
     case ops::kScaleF16:
-      rows_dot<T, __half, Bits, R, U, kVec>(wv, row0, n, xr, n_chunks, group_shift, lane, base,
-                                            acc);
+      rows_dot<T, __half, Bits, R, U, kVec, kTiles>(wv, row0, n, xr, n_chunks, group_shift, lane,
+                                                    base, acc);
       return;
     case ops::kScaleBF16:
-      rows_dot<T, __nv_bfloat16, Bits, R, U, kVec>(wv, row0, n, xr, n_chunks, group_shift, lane,
-                                                   base, acc);
+      rows_dot<T, __nv_bfloat16, Bits, R, U, kVec, kTiles>(wv, row0, n, xr, n_chunks, group_shift,
+                                                           lane, base, acc);
       return;
     default:
-      rows_dot<T, float, Bits, R, U, kVec>(wv, row0, n, xr, n_chunks, group_shift, lane, base, acc);
+      rows_dot<T, float, Bits, R, U, kVec, kTiles>(wv, row0, n, xr, n_chunks, group_shift, lane,
+                                                   base, acc);
       return;
   }
 }
@@ -286,7 +298,9 @@ __device__ __forceinline__ void rows_dot_any_scale(const WeightView& wv, long lo
 // out[a, row] for a in blockIdx.y (strided). Each warp owns R rows (the dense mat-vec's
 // pattern, which streams bf16 weights at 91% of the copy ceiling): there is no block-wide
 // barrier, so a warp that has its data computes while the others still wait for theirs.
-template <class T, int Bits, int R, int U, int kMinBlocks = 0>
+// kTiles: 4-bit weights in the DecodeTiles order (ops::QuantLayout), for what the tensor-core
+// mat-vec does not take over them (f16/f32 x, 2-8 rows of x).
+template <class T, int Bits, int R, int U, int kMinBlocks = 0, bool kTiles = false>
 __global__ void __launch_bounds__(kMlxMvThreads, kMinBlocks)
     mlx_matvec_kernel(const __grid_constant__ DeviceArgs args) {
   static_assert(Bits == 4 || Bits == 8, "4- and 8-bit only");
@@ -317,15 +331,15 @@ __global__ void __launch_bounds__(kMlxMvThreads, kMinBlocks)
       }
     }
     const T* xr = x + (a / p.top_k) * p.x_token_stride + (a % p.top_k) * p.x_slot_stride;
-    const WeightView wv = weight_view<MlxFormat<Bits>>(args, p, e);
+    const WeightView wv = weight_view<MlxFormat<Bits, kTiles>>(args, p, e);
     float acc[R];
     // Rows of x start 16-byte aligned when x does (k and the strides are multiples of 32).
     if (wv.vec && aligned16(x)) {
-      rows_dot_any_scale<T, Bits, R, U, true>(wv, row0, p.n, xr, n_chunks, group_shift, lane, base,
-                                              acc);
+      rows_dot_any_scale<T, Bits, R, U, true, kTiles>(wv, row0, p.n, xr, n_chunks, group_shift,
+                                                      lane, base, acc);
     } else {
-      rows_dot_any_scale<T, Bits, R, U, false>(wv, row0, p.n, xr, n_chunks, group_shift, lane, base,
-                                               acc);
+      rows_dot_any_scale<T, Bits, R, U, false, kTiles>(wv, row0, p.n, xr, n_chunks, group_shift,
+                                                       lane, base, acc);
     }
 #pragma unroll
     for (int r = 0; r < R; ++r) {
@@ -335,7 +349,7 @@ __global__ void __launch_bounds__(kMlxMvThreads, kMinBlocks)
   }
 }
 
-template <class T, int Bits, int R, int U, int kMinBlocks = 0>
+template <class T, int Bits, int R, int U, int kMinBlocks = 0, bool kTiles = false>
 LaunchConfig mlx_matvec_config(const DeviceArgs& args) {
   const auto& p = params_as<ops::QuantMatmulParams>(args);
   constexpr int rows_per_block = (kMlxMvThreads / 32) * R;
@@ -344,7 +358,7 @@ LaunchConfig mlx_matvec_config(const DeviceArgs& args) {
   if (bx < 1) bx = 1;
   if (by < 1) by = 1;
   if (by > 65535) by = 65535;
-  return {reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U, kMinBlocks>),
+  return {reinterpret_cast<const void*>(&mlx_matvec_kernel<T, Bits, R, U, kMinBlocks, kTiles>),
           dim3(static_cast<unsigned int>(bx), static_cast<unsigned int>(by)), dim3(kMlxMvThreads),
           0, true};
 }

@@ -18,9 +18,9 @@
 // 9}; the sum over k is order-free, so each mma maps those slots onto codes of the lane's own
 // words, and x is permuted to match (two byte permutes an mma). The DecodeTiles order stores a
 // step of a tile as the 32 lanes' pieces in lane order, so a warp reads one contiguous KB a step:
-// on MLX's row order the same kernel read 16 rows 64 bytes at a time and decoded 296-310 tok/s
-// against the register kernel's 324 (step 22). Short rows of tiles split k over up to 8 warps of
-// a block, which add their sums through shared memory.
+// on MLX's row order the same kernel read 16 rows 64 bytes at a time and decoded 310.5 tok/s
+// against the register kernel's 323 (docs/perf.md, issue 7, step 22). Short rows of tiles split k
+// over up to 8 warps of a block, which add their sums through shared memory.
 #pragma once
 
 #include <type_traits>
@@ -40,16 +40,17 @@ inline constexpr int kMmaMvChunk = static_cast<int>(ops::kDecodeStepCodes);  // 
 inline constexpr int kMmaMvBatch = 2;  // steps whose weights a warp requests at once
 // Blocks an SM the register allocation must allow: 4 (64 registers, a few bytes spilled, from
 // 72 without the bound) measured +1.4% MLX 4-bit decode on the H100 (docs/perf.md, issue 7,
-// step 22), through one more block an SM and the split that then fits in one wave.
+// step 23), through one more block an SM and the split that then fits in one wave.
 inline constexpr int kMmaMvMinBlocks = 4;
-// Warps that fit on the GPU at once: kMmaMvMinBlocks blocks of 8 warps on an H100's 132 SMs.
+// Warps that fit on the GPU at once: kMmaMvMinBlocks blocks of 8 warps on an H100's or H200's
+// 132 SMs. A GPU with other SM counts gets a split sized for 132: still correct, tuned for ours.
 inline constexpr long long kMmaMvResidentWarps = 132LL * kMmaMvMinBlocks * kMmaMvWarps;
 
 /// Warps that share one 16-row tile, each over a contiguous k slice (1, 2, 4 or 8): the most
 /// that still fit in one wave, with every slice a whole number of steps. Measured on the H100
 /// (docs/perf.md, issue 7, step 22): this beat a fixed target of 16 warps an SM, which left a
-/// nearly empty second wave at 4096 x 14336. Host and device agree on it, so the kernel needs no
-/// extra parameter.
+/// nearly empty second wave at 4096 x 14336 (20.7 against 22.7 µs). Host and device agree on it, so
+/// the kernel needs no extra parameter.
 __host__ __device__ inline int mma_mv_split(long long n, long long k) {
   const long long tiles = (n + 15) / 16;
   int split = 1;

@@ -20,8 +20,8 @@ bool decode_tiles(const DeviceArgs& args) {
 
 // 4 bits, the one width with two code orders (ops::QuantLayout): each config picks its kernel by
 // the weight's layout, which a graph update keeps, so a node never changes its function.
-// Batch-1 bf16 decode over DecodeTiles is the tensor-core mat-vec; everything else over them
-// the generic kernels with the tiled addressing.
+// Batch-1 bf16 decode over DecodeTiles is the tensor-core mat-vec; other mat-vecs over them the
+// register one, and the tiled and dequantize kernels, with the tiled addressing.
 template <class T>
 LaunchConfig mlx4_matvec_config(const DeviceArgs& args) {
   using namespace qmm;
@@ -33,7 +33,7 @@ LaunchConfig mlx4_matvec_config(const DeviceArgs& args) {
       return mlx_mma_matvec4_config(args);
     }
   }
-  return quant_matvec_config<T, MlxFormat<4, true>>(args);
+  return mlx_matvec_config<T, 4, kMlxMvRows, kMlxMvUnroll, kMlxMvMinBlocks<T>, true>(args);
 }
 
 template <class T>
