@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of `mlxn bench --synthetic`: the tiny preset for every storage kind, with
 # --json parsed in Python (fields present, rates positive, the bandwidth figures consistent with
-# the bytes per token), the text report, and the option errors.
+# the bytes per token), --row-order-weights, the text report, and the option errors.
 # Usage: bench_synthetic_cli_test.sh /path/to/mlxn
 set -uo pipefail
 mlxn=$1
@@ -31,8 +31,18 @@ gbs = j["decode_tok_s"] * j["weight_bytes_per_token"] / 1e9
 assert abs(gbs - j["decode_bandwidth_gbs"]) <= 1e-6 * gbs, (gbs, j["decode_bandwidth_gbs"])
 assert abs(j["bandwidth_fraction"] - gbs / j["assumed_bandwidth_gbs"]) <= 1e-6
 assert j["runs"][0]["generated_tokens"] == 4
+# The CPU keeps MLX's row order (the tile order is a CUDA + bf16 load-time choice).
+assert j["decode_tiles"] is False, j["decode_tiles"]
 PY
 done
+
+# --row-order-weights is a model option every loading command takes; the JSON says which order
+# the loaded weights hold.
+out=$("$mlxn" bench --synthetic tiny --prompt 8 --gen 2 --repeat 1 --warmup 0 --backend cpu \
+  --row-order-weights --json 2>&1)
+check "--row-order-weights exits 0" test $? -eq 0
+check "--row-order-weights: decode_tiles is false" python3 -c \
+  'import json, sys; assert json.loads(sys.argv[1])["decode_tiles"] is False' "$out"
 
 out=$("$mlxn" bench --synthetic tiny --prompt 8 --gen 2 --repeat 1 --warmup 0 --backend cpu \
   --bandwidth-gbs 100 2>&1)
