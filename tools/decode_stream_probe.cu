@@ -190,7 +190,11 @@ __device__ __forceinline__ void unit_step(const unsigned char* unit, const __nv_
 // The compute warps stage the op's input in shared memory (bf16, transformed by its kind). Every
 // thread requests all of its 16-byte pieces before using any, so staging costs one L2 round trip
 // (a first version looped one element at a time and held the ring still for ~56 of them).
-__device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* gsum) {
+// late_norm: RMS-normalized inputs are staged as they are, each warp's sum of squares left in
+// red[], and the products scaled by the RMS factor after the fact (the product is linear), so that
+// staging holds no block barrier for the reduction; the tile's closing barrier covers it.
+__device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* gsum,
+                            bool late_norm) {
   constexpr int kNt = 32 * kComputeWarps;
   constexpr int kPer = (kMaxK / 8 + kNt - 1) / kNt;  // pieces a thread at most
   const int t = threadIdx.x, pieces = op.k / 8;
@@ -231,6 +235,8 @@ __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* 
   if (op.in_kind == kRmsNorm) {
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     if ((t & 31) == 0) red[t >> 5] = ss;
+  }
+  if (op.in_kind == kRmsNorm && !late_norm) {
     compute_sync();
     float total = 0.0f;
     for (int w = 0; w < kComputeWarps; ++w) total += red[w];
@@ -240,7 +246,7 @@ __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* 
   for (int j = 0; j < kPer; ++j) {
     const int i = t + j * kNt;
     if (i >= pieces) continue;
-    if (op.in_kind == kRmsNorm) {
+    if (op.in_kind == kRmsNorm && !late_norm) {
       auto* av = reinterpret_cast<__nv_bfloat162*>(&a[j]);
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
@@ -281,7 +287,7 @@ __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* 
 // Modes 1-4 are for timing only: their results are wrong.
 __global__ void __launch_bounds__(kThreads, 1)
     chain_kernel(const Op* ops, int nops, int stages, unsigned int* done, unsigned int epoch,
-                 int mode, int copy_mode) {
+                 int mode, int copy_mode, int late_norm) {
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* ring = smem;
   auto* xs = reinterpret_cast<__nv_bfloat16*>(smem + static_cast<size_t>(stages) * kUnitBytes);
@@ -345,7 +351,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       compute_sync();
     }
-    if (mode < 2 || mode == 6) stage_input(op, xs, red, gsum);
+    if (mode < 2 || mode == 6) stage_input(op, xs, red, gsum, late_norm != 0);
     compute_sync();
     const int tiles = op.n / 16, nk = op.k / kUnitCodes;
     for (int tile = blockIdx.x; tile < tiles; tile += grid, ++tiles_done) {
@@ -399,6 +405,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (threadIdx.x < 16) {
         float sum = 0.0f;
         for (int w = 0; w < kComputeWarps; ++w) sum += part[w * 16 + threadIdx.x];
+        if (late_norm && op.in_kind == kRmsNorm) {
+          float total = 0.0f;
+          for (int w = 0; w < kComputeWarps; ++w) total += red[w];
+          sum *= rsqrtf(total / op.k + 1e-5f);
+        }
         op.out[tile * 16 + threadIdx.x] = __float2bfloat16(sum);
       }
     }
@@ -607,9 +618,9 @@ int main(int argc, char** argv) {
                                static_cast<int>(smem_bytes(10))));
     for (int r = 0; r < 2; ++r) {
       const Op* ops_arg = d_ops;
-      int n_arg = nops, stages = 10, mode = profile_mode, copy_mode = kBulkUnit;
+      int n_arg = nops, stages = 10, mode = profile_mode, copy_mode = kBulkUnit, late = 0;
       unsigned int ep = static_cast<unsigned int>(r);
-      void* args[] = {&ops_arg, &n_arg, &stages, &done, &ep, &mode, &copy_mode};
+      void* args[] = {&ops_arg, &n_arg, &stages, &done, &ep, &mode, &copy_mode, &late};
       CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&chain_kernel), dim3(sms),
                                         dim3(kThreads), args, smem_bytes(stages), st));
     }
@@ -638,10 +649,10 @@ int main(int argc, char** argv) {
   CHECK(cudaFuncSetAttribute(chain_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(smem_bytes(10))));
   unsigned int epoch = 0;
-  auto launch_chain = [&](int stages, int mode, int copy_mode = kBulkUnit) {
+  auto launch_chain = [&](int stages, int mode, int copy_mode = kBulkUnit, int late_norm = 0) {
     const Op* ops_arg = d_ops;
     int n_arg = nops;
-    void* args[] = {&ops_arg, &n_arg, &stages, &done, &epoch, &mode, &copy_mode};
+    void* args[] = {&ops_arg, &n_arg, &stages, &done, &epoch, &mode, &copy_mode, &late_norm};
     CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&chain_kernel), dim3(sms),
                                       dim3(kThreads), args, smem_bytes(stages), st));
     ++epoch;
@@ -654,8 +665,8 @@ int main(int argc, char** argv) {
       int one = 1, no_wait = 0;
       unsigned int ep = 0;
       unsigned int* scratch = done;  // op 0's counter of this sub-chain: never waited on
-      int copy_mode = kBulkUnit;
-      void* args[] = {&ops_arg, &one, &stages, &scratch, &ep, &no_wait, &copy_mode};
+      int copy_mode = kBulkUnit, late = 0;
+      void* args[] = {&ops_arg, &one, &stages, &scratch, &ep, &no_wait, &copy_mode, &late};
       CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(&chain_kernel), dim3(sms),
                              dim3(kThreads), args, smem_bytes(stages), st));
     }
@@ -711,6 +722,23 @@ int main(int argc, char** argv) {
         std::snprintf(name, sizeof name, "persistent, %s, %s, %d stages", copy_names[copy_mode],
                       mode_names[mode], stages);
         report(name, time_it([&] { launch_chain(stages, mode, copy_mode); }));
+      }
+    }
+  }
+  {
+    // The RMS factor applied after the product (late_norm): checked, then timed.
+    launch_chain(10, 0, kBulkUnit, 1);
+    CHECK(cudaStreamSynchronize(st));
+    bool late_ok = true;
+    for (int i : {0, 2, nops - 1}) late_ok = check_op(ops[i], i) && late_ok;
+    std::printf("late norm: checks %s\n", late_ok ? "passed" : "FAILED");
+    ok = ok && late_ok;
+    for (int stages : {4, 10}) {
+      for (int mode : {0, 1}) {
+        char name[112];
+        std::snprintf(name, sizeof name, "persistent, late norm, %s, %d stages", mode_names[mode],
+                      stages);
+        report(name, time_it([&] { launch_chain(stages, mode, kBulkUnit, 1); }));
       }
     }
   }
