@@ -187,50 +187,68 @@ __device__ __forceinline__ void unit_step(const unsigned char* unit, const __nv_
   }
 }
 
+// Two bf16 of a word as floats (exact), and two floats rounded into a word.
+__device__ __forceinline__ float2 unpack_bf2(unsigned int w) {
+  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+}
+__device__ __forceinline__ unsigned int pack_bf2(float lo, float hi) {
+  return static_cast<unsigned int>(__bfloat16_as_ushort(__float2bfloat16_rn(lo))) |
+         (static_cast<unsigned int>(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
+}
+__device__ __forceinline__ float silu(float g) {
+  return __fdividef(g, 1.0f + __expf(-g));
+}
+
 // The compute warps stage the op's input in shared memory (bf16, transformed by its kind). Every
 // thread requests all of its 16-byte pieces before using any, so staging costs one L2 round trip
-// (a first version looped one element at a time and held the ring still for ~56 of them).
+// (a first version looped one element at a time and held the ring still for ~56 of them). The
+// pieces stay in registers as words: a first version cast &a[j] to bf16 pairs, which put the
+// array in local memory, and with 216 KB of shared memory little L1 is left to hold it.
 // late_norm: RMS-normalized inputs are staged as they are, each warp's sum of squares left in
 // red[], and the products scaled by the RMS factor after the fact (the product is linear), so that
 // staging holds no block barrier for the reduction; the tile's closing barrier covers it.
+// sub (timing, thread 0 only, may be null): cycles to the inputs' arrival, the norm's reduction,
+// and the stores and group sums.
 __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* gsum,
-                            bool late_norm) {
+                            bool late_norm, long long* sub) {
+  const long long c0 = sub ? clock64() : 0;
   constexpr int kNt = 32 * kComputeWarps;
   constexpr int kPer = (kMaxK / 8 + kNt - 1) / kNt;  // pieces a thread at most
   const int t = threadIdx.x, pieces = op.k / 8;
+  // Every block reads the same x: each starts at its own whole group (8 pieces), so that the
+  // grid's requests spread over the vector's lines (measured: no change; kept as harmless).
+  const int rot = static_cast<int>((blockIdx.x * 61u) % static_cast<unsigned int>(pieces / 8)) * 8;
+  auto piece = [&](int i) { return i + rot < pieces ? i + rot : i + rot - pieces; };
   const auto* in = reinterpret_cast<const uint4*>(op.in);
-  const bool silu = op.in_kind == kSiluMul;
+  const bool silu_mul = op.in_kind == kSiluMul;
   uint4 a[kPer], b[kPer];
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = t + j * kNt;
+    a[j] = b[j] = make_uint4(0, 0, 0, 0);
     if (i < pieces) {
-      a[j] = __ldcg(in + i);
-      if (silu) b[j] = __ldcg(in + pieces + i);
+      a[j] = __ldcg(in + piece(i));
+      if (silu_mul) b[j] = __ldcg(in + pieces + piece(i));
     }
   }
   float ss = 0.0f;
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
-    const int i = t + j * kNt;
-    if (i >= pieces) continue;
-    auto* av = reinterpret_cast<__nv_bfloat162*>(&a[j]);
-    if (silu) {
-      const auto* bv = reinterpret_cast<const __nv_bfloat162*>(&b[j]);
+    unsigned int w[4] = {a[j].x, a[j].y, a[j].z, a[j].w};
+    const unsigned int u[4] = {b[j].x, b[j].y, b[j].z, b[j].w};
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float2 g = __bfloat1622float2(av[e]), u = __bfloat1622float2(bv[e]);
-        av[e] = __floats2bfloat162_rn(g.x / (1.0f + __expf(-g.x)) * u.x,
-                                      g.y / (1.0f + __expf(-g.y)) * u.y);
-      }
-    } else {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float2 f = __bfloat1622float2(av[e]);
-        ss = fmaf(f.x, f.x, fmaf(f.y, f.y, ss));
+    for (int e = 0; e < 4; ++e) {
+      const float2 f = unpack_bf2(w[e]);
+      if (silu_mul) {
+        const float2 up = unpack_bf2(u[e]);
+        w[e] = pack_bf2(silu(f.x) * up.x, silu(f.y) * up.y);
+      } else {
+        ss = fmaf(f.x, f.x, fmaf(f.y, f.y, ss));  // pieces past the end are zeros
       }
     }
+    a[j] = make_uint4(w[0], w[1], w[2], w[3]);
   }
+  const long long c1 = sub ? clock64() : 0;
   float inv = 1.0f;
   if (op.in_kind == kRmsNorm) {
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
@@ -242,39 +260,43 @@ __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* 
     for (int w = 0; w < kComputeWarps; ++w) total += red[w];
     inv = rsqrtf(total / op.k + 1e-5f);
   }
+  const long long c2 = sub ? clock64() : 0;
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = t + j * kNt;
-    if (i >= pieces) continue;
+    uint4 v = a[j];
     if (op.in_kind == kRmsNorm && !late_norm) {
-      auto* av = reinterpret_cast<__nv_bfloat162*>(&a[j]);
+      unsigned int w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float2 f = __bfloat1622float2(av[e]);
-        av[e] = __floats2bfloat162_rn(f.x * inv, f.y * inv);
+        const float2 f = unpack_bf2(w[e]);
+        w[e] = pack_bf2(f.x * inv, f.y * inv);
       }
+      v = make_uint4(w[0], w[1], w[2], w[3]);
     }
-    // Elements 0 4 1 5 2 6 3 7 of the piece: the B fragment order (see unit_step).
-    const uint4 v = a[j];
-    reinterpret_cast<uint4*>(xs)[i] =
-        make_uint4(__byte_perm(v.x, v.z, 0x5410u), __byte_perm(v.x, v.z, 0x7632u),
-                   __byte_perm(v.y, v.w, 0x5410u), __byte_perm(v.y, v.w, 0x7632u));
-  }
-  // Group sums of the staged (rounded) x: a group is 8 pieces, held by 8 consecutive lanes.
-#pragma unroll
-  for (int j = 0; j < kPer; ++j) {
-    const int i = t + j * kNt;
+    // Group sums of the staged (rounded) x: a group is 8 pieces, held by 8 consecutive lanes.
     float sum = 0.0f;
-    if (i < pieces) {
-      const auto* av = reinterpret_cast<const __nv_bfloat162*>(&a[j]);
+    {
+      const unsigned int w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float2 f = __bfloat1622float2(av[e]);
+        const float2 f = unpack_bf2(w[e]);
         sum += f.x + f.y;
       }
     }
     for (int o = 1; o < 8; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (i < pieces && (i & 7) == 0) gsum[i >> 3] = sum;
+    if (i < pieces) {
+      // Elements 0 4 1 5 2 6 3 7 of the piece: the B fragment order (see unit_step).
+      reinterpret_cast<uint4*>(xs)[piece(i)] =
+          make_uint4(__byte_perm(v.x, v.z, 0x5410u), __byte_perm(v.x, v.z, 0x7632u),
+                     __byte_perm(v.y, v.w, 0x5410u), __byte_perm(v.y, v.w, 0x7632u));
+      if ((i & 7) == 0) gsum[piece(i) >> 3] = sum;
+    }
+  }
+  if (sub) {
+    sub[0] += c1 - c0;
+    sub[1] += c2 - c1;
+    sub[2] += clock64() - c2;
   }
 }
 
@@ -285,9 +307,10 @@ __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* 
 // 5 honours the flags but skips staging; 6 is 4 with staging (the products and their inputs, no
 // weight stream).
 // Modes 1-4 are for timing only: their results are wrong.
+template <bool kTimed>
 __global__ void __launch_bounds__(kThreads, 1)
     chain_kernel(const Op* ops, int nops, int stages, unsigned int* done, unsigned int epoch,
-                 int mode, int copy_mode, int late_norm) {
+                 int mode, int copy_mode, int late_norm, unsigned long long* phases) {
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* ring = smem;
   auto* xs = reinterpret_cast<__nv_bfloat16*>(smem + static_cast<size_t>(stages) * kUnitBytes);
@@ -340,8 +363,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   int stage = 0;
   unsigned int phase = 0, tiles_done = 0;
+  // Where thread 0's cycles go (phases != nullptr): flag waits, staging, waits for the ring,
+  // tile barriers, and the whole of its run.
+  long long t_flag = 0, t_stage = 0, t_ring = 0, t_tile = 0, t_sub[3] = {0, 0, 0};
+  const long long t_begin = kTimed ? clock64() : 0;
+  const bool timed = kTimed && threadIdx.x == 0;
   for (int o = 0; o < nops; ++o) {
     const Op op = ops[o];
+    const long long t0 = kTimed ? clock64() : 0;
     if (o > 0 && (mode == 0 || mode == 5)) {
       if (threadIdx.x == 0) {
         const unsigned int target = (epoch + 1) * grid;
@@ -351,8 +380,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       compute_sync();
     }
-    if (mode < 2 || mode == 6) stage_input(op, xs, red, gsum, late_norm != 0);
+    const long long t1 = kTimed ? clock64() : 0;
+    if (timed) t_flag += t1 - t0;
+    if (mode < 2 || mode == 6)
+      stage_input(op, xs, red, gsum, late_norm != 0, timed ? t_sub : nullptr);
     compute_sync();
+    if (timed) t_stage += clock64() - t1;
     const int tiles = op.n / 16, nk = op.k / kUnitCodes;
     for (int tile = blockIdx.x; tile < tiles; tile += grid, ++tiles_done) {
       // A warp takes its step of two units at once (separate accumulators), so that two
@@ -373,8 +406,10 @@ __global__ void __launch_bounds__(kThreads, 1)
           if (two) unit_step(ring, xu + kUnitCodes, gu + kUnitGroups, warp, lane, acc2_a, acc2_b);
           continue;
         }
+        const long long tw = kTimed ? clock64() : 0;
         mbar_wait(&full[s0], ph0);
         if (two) mbar_wait(&full[s1], ph1);
+        if (timed) t_ring += clock64() - tw;
         if (mode != 3) {
           unit_step(ring + static_cast<size_t>(s0) * kUnitBytes, xu, gu, warp, lane, acc_a, acc_b);
           if (two) {
@@ -399,7 +434,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         part[warp * 16 + (lane >> 2)] = acc_a;
         part[warp * 16 + (lane >> 2) + 8] = acc_b;
       }
+      const long long tb = kTimed ? clock64() : 0;
       compute_sync();
+      if (timed) t_tile += clock64() - tb;
       // Double-buffered by tile parity: the next tile's writes go to the other half, and the
       // one after waits behind the next tile's barrier, after these reads.
       if (threadIdx.x < 16) {
@@ -418,6 +455,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       __threadfence();
       atomicAdd(&done[o], 1u);
     }
+  }
+  if (timed) {
+    unsigned long long* row = phases + 8 * blockIdx.x;
+    row[5] = t_sub[0];
+    row[6] = t_sub[1];
+    row[7] = t_sub[2];
+    row[0] = t_flag;
+    row[1] = t_stage;
+    row[2] = t_ring;
+    row[3] = t_tile;
+    row[4] = clock64() - t_begin;
   }
 }
 
@@ -614,15 +662,16 @@ int main(int argc, char** argv) {
   CHECK(cudaEventCreate(&e1));
 
   if (profile_mode >= 0) {
-    CHECK(cudaFuncSetAttribute(chain_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    CHECK(cudaFuncSetAttribute(chain_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                static_cast<int>(smem_bytes(10))));
     for (int r = 0; r < 2; ++r) {
       const Op* ops_arg = d_ops;
       int n_arg = nops, stages = 10, mode = profile_mode, copy_mode = kBulkUnit, late = 0;
       unsigned int ep = static_cast<unsigned int>(r);
-      void* args[] = {&ops_arg, &n_arg, &stages, &done, &ep, &mode, &copy_mode, &late};
-      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&chain_kernel), dim3(sms),
-                                        dim3(kThreads), args, smem_bytes(stages), st));
+      unsigned long long* no_phases = nullptr;
+      void* args[] = {&ops_arg, &n_arg, &stages, &done, &ep, &mode, &copy_mode, &late, &no_phases};
+      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&chain_kernel<false>),
+                                        dim3(sms), dim3(kThreads), args, smem_bytes(stages), st));
     }
     CHECK(cudaStreamSynchronize(st));
     return 0;
@@ -646,15 +695,20 @@ int main(int argc, char** argv) {
     CHECK(cudaFree(b));
   }
 
-  CHECK(cudaFuncSetAttribute(chain_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  CHECK(cudaFuncSetAttribute(chain_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(smem_bytes(10))));
+  CHECK(cudaFuncSetAttribute(chain_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(smem_bytes(10))));
   unsigned int epoch = 0;
+  unsigned long long* phase_rows = nullptr;  // set while a phase breakdown is taken
   auto launch_chain = [&](int stages, int mode, int copy_mode = kBulkUnit, int late_norm = 0) {
     const Op* ops_arg = d_ops;
     int n_arg = nops;
-    void* args[] = {&ops_arg, &n_arg, &stages, &done, &epoch, &mode, &copy_mode, &late_norm};
-    CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&chain_kernel), dim3(sms),
-                                      dim3(kThreads), args, smem_bytes(stages), st));
+    void* args[] = {&ops_arg, &n_arg,     &stages,    &done,      &epoch,
+                    &mode,    &copy_mode, &late_norm, &phase_rows};
+    const void* fn = phase_rows ? reinterpret_cast<const void*>(&chain_kernel<true>)
+                                : reinterpret_cast<const void*>(&chain_kernel<false>);
+    CHECK(cudaLaunchCooperativeKernel(fn, dim3(sms), dim3(kThreads), args, smem_bytes(stages), st));
     ++epoch;
   };
   // The same kernel launched once a product (a graph of nops launches): the weight stream stops
@@ -666,8 +720,10 @@ int main(int argc, char** argv) {
       unsigned int ep = 0;
       unsigned int* scratch = done;  // op 0's counter of this sub-chain: never waited on
       int copy_mode = kBulkUnit, late = 0;
-      void* args[] = {&ops_arg, &one, &stages, &scratch, &ep, &no_wait, &copy_mode, &late};
-      CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(&chain_kernel), dim3(sms),
+      unsigned long long* no_phases = nullptr;
+      void* args[] = {&ops_arg, &one,       &stages, &scratch,  &ep,
+                      &no_wait, &copy_mode, &late,   &no_phases};
+      CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(&chain_kernel<false>), dim3(sms),
                              dim3(kThreads), args, smem_bytes(stages), st));
     }
   };
@@ -724,6 +780,33 @@ int main(int argc, char** argv) {
         report(name, time_it([&] { launch_chain(stages, mode, copy_mode); }));
       }
     }
+  }
+  {
+    // Where a block's compute warps spend the chain (thread 0's cycles, averaged over blocks).
+    CHECK(cudaMalloc(&phase_rows, 8 * sms * sizeof(unsigned long long)));
+    for (int mode : {0, 1, 5, 2, 6}) {
+      launch_chain(10, mode);
+      CHECK(cudaStreamSynchronize(st));
+      std::vector<unsigned long long> rows(8 * sms);
+      CHECK(cudaMemcpy(rows.data(), phase_rows, rows.size() * sizeof(unsigned long long),
+                       cudaMemcpyDeviceToHost));
+      double sum[8] = {};
+      for (int b = 0; b < sms; ++b) {
+        for (int j = 0; j < 8; ++j) sum[j] += static_cast<double>(rows[8 * b + j]) / sms;
+      }
+      std::printf(
+          "phases, %s: flag waits %.1f%%, staging %.1f%%, ring waits %.1f%%, tile "
+          "barriers %.1f%%, the rest (products, loop) %.1f%% of %.0f cycles\n",
+          mode_names[mode], 100 * sum[0] / sum[4], 100 * sum[1] / sum[4], 100 * sum[2] / sum[4],
+          100 * sum[3] / sum[4], 100 * (sum[4] - sum[0] - sum[1] - sum[2] - sum[3]) / sum[4],
+          sum[4]);
+      std::printf(
+          "  staging, cycles an op: loads %.0f, norm reduction %.0f, stores and group sums "
+          "%.0f, closing barrier %.0f\n",
+          sum[5] / nops, sum[6] / nops, sum[7] / nops, (sum[1] - sum[5] - sum[6] - sum[7]) / nops);
+    }
+    CHECK(cudaFree(phase_rows));
+    phase_rows = nullptr;
   }
   {
     // The RMS factor applied after the product (late_norm): checked, then timed.
