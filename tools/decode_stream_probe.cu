@@ -120,6 +120,18 @@ __device__ __forceinline__ void async_arrive(unsigned long long* b) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_addr(b))
                : "memory");
 }
+// 64-bit relaxed accesses at gpu scope: each is single-copy atomic, so a word that carries its
+// own completion tag needs no fence (the LL protocol of NCCL).
+__device__ __forceinline__ void store_word64(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.relaxed.gpu.global.b64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+__device__ __forceinline__ void load_words64(const unsigned long long* p, unsigned long long& a,
+                                             unsigned long long& b) {
+  asm volatile("ld.relaxed.gpu.global.v2.b64 {%0, %1}, [%2];"
+               : "=l"(a), "=l"(b)
+               : "l"(p)
+               : "memory");
+}
 __device__ __forceinline__ void compute_sync() {
   asm volatile("bar.sync 1, %0;" ::"n"(32 * kComputeWarps) : "memory");
 }
@@ -209,8 +221,10 @@ __device__ __forceinline__ float silu(float g) {
 // staging holds no block barrier for the reduction; the tile's closing barrier covers it.
 // sub (timing, thread 0 only, may be null): cycles to the inputs' arrival, the norm's reduction,
 // and the stores and group sums.
+// ll_tag != 0: the input is in LL words (a bf16 pair and, above it, the tag of the product
+// that wrote it) and is read until every word carries ll_tag; that read is the only wait.
 __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* gsum,
-                            bool late_norm, long long* sub) {
+                            bool late_norm, long long* sub, unsigned int ll_tag) {
   const long long c0 = sub ? clock64() : 0;
   constexpr int kNt = 32 * kComputeWarps;
   constexpr int kPer = (kMaxK / 8 + kNt - 1) / kNt;  // pieces a thread at most
@@ -222,13 +236,45 @@ __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* 
   const auto* in = reinterpret_cast<const uint4*>(op.in);
   const bool silu_mul = op.in_kind == kSiluMul;
   uint4 a[kPer], b[kPer];
+  if (ll_tag == 0) {
 #pragma unroll
-  for (int j = 0; j < kPer; ++j) {
-    const int i = t + j * kNt;
-    a[j] = b[j] = make_uint4(0, 0, 0, 0);
-    if (i < pieces) {
-      a[j] = __ldcg(in + piece(i));
-      if (silu_mul) b[j] = __ldcg(in + pieces + piece(i));
+    for (int j = 0; j < kPer; ++j) {
+      const int i = t + j * kNt;
+      a[j] = b[j] = make_uint4(0, 0, 0, 0);
+      if (i < pieces) {
+        a[j] = __ldcg(in + piece(i));
+        if (silu_mul) b[j] = __ldcg(in + pieces + piece(i));
+      }
+    }
+  } else {
+    const auto* words = reinterpret_cast<const unsigned long long*>(op.in);
+    auto low = [](unsigned long long w) { return static_cast<unsigned int>(w); };
+    bool ready = false;
+    while (!ready) {
+      ready = true;
+#pragma unroll
+      for (int j = 0; j < kPer; ++j) {
+        const int i = t + j * kNt;
+        a[j] = b[j] = make_uint4(0, 0, 0, 0);
+        if (i < pieces) {
+          unsigned long long w[8] = {};
+          const unsigned long long* g = words + 4LL * piece(i);
+          load_words64(g, w[0], w[1]);
+          load_words64(g + 2, w[2], w[3]);
+          if (silu_mul) {
+            load_words64(g + 4LL * pieces, w[4], w[5]);
+            load_words64(g + 4LL * pieces + 2, w[6], w[7]);
+          }
+#pragma unroll
+          for (int e = 0; e < 8; ++e) {
+            if ((e < 4 || silu_mul) && static_cast<unsigned int>(w[e] >> 32) != ll_tag) {
+              ready = false;
+            }
+          }
+          a[j] = make_uint4(low(w[0]), low(w[1]), low(w[2]), low(w[3]));
+          b[j] = make_uint4(low(w[4]), low(w[5]), low(w[6]), low(w[7]));
+        }
+      }
     }
   }
   float ss = 0.0f;
@@ -307,10 +353,16 @@ __device__ void stage_input(const Op& op, __nv_bfloat16* xs, float* red, float* 
 // 5 honours the flags but skips staging; 6 is 4 with staging (the products and their inputs, no
 // weight stream).
 // Modes 1-4 are for timing only: their results are wrong.
+// The tag of product o's output words in launch `epoch`: never 0 (buffers start zeroed), and
+// different in every launch, so a word left by an earlier one never passes.
+__device__ __forceinline__ unsigned int ll_tag(unsigned int epoch, int o) {
+  return epoch * 256u + static_cast<unsigned int>(o) + 1u;
+}
+
 template <bool kTimed>
 __global__ void __launch_bounds__(kThreads, 1)
     chain_kernel(const Op* ops, int nops, int stages, unsigned int* done, unsigned int epoch,
-                 int mode, int copy_mode, int late_norm, unsigned long long* phases) {
+                 int mode, int copy_mode, int late_norm, unsigned long long* phases, int ll) {
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* ring = smem;
   auto* xs = reinterpret_cast<__nv_bfloat16*>(smem + static_cast<size_t>(stages) * kUnitBytes);
@@ -371,7 +423,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int o = 0; o < nops; ++o) {
     const Op op = ops[o];
     const long long t0 = kTimed ? clock64() : 0;
-    if (o > 0 && (mode == 0 || mode == 5)) {
+    if (o > 0 && (mode == 0 || mode == 5) && !ll) {
       if (threadIdx.x == 0) {
         const unsigned int target = (epoch + 1) * grid;
         while (load_acquire(&done[o - 1]) < target) {
@@ -383,7 +435,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     const long long t1 = kTimed ? clock64() : 0;
     if (timed) t_flag += t1 - t0;
     if (mode < 2 || mode == 6)
-      stage_input(op, xs, red, gsum, late_norm != 0, timed ? t_sub : nullptr);
+      stage_input(op, xs, red, gsum, late_norm != 0, timed ? t_sub : nullptr,
+                  ll && o > 0 && mode == 0 ? ll_tag(epoch, o - 1) : 0u);
     compute_sync();
     if (timed) t_stage += clock64() - t1;
     const int tiles = op.n / 16, nk = op.k / kUnitCodes;
@@ -447,12 +500,25 @@ __global__ void __launch_bounds__(kThreads, 1)
           for (int w = 0; w < kComputeWarps; ++w) total += red[w];
           sum *= rsqrtf(total / op.k + 1e-5f);
         }
-        op.out[tile * 16 + threadIdx.x] = __float2bfloat16(sum);
+        if (ll) {
+          // Rows 2 r and 2 r + 1 in one word with this product's tag.
+          const float next = __shfl_down_sync(0x0000FFFFu, sum, 1, 16);
+          if ((threadIdx.x & 1) == 0) {
+            const unsigned long long w =
+                pack_bf2(sum, next) | (static_cast<unsigned long long>(ll_tag(epoch, o)) << 32);
+            store_word64(reinterpret_cast<unsigned long long*>(op.out) + tile * 8 + threadIdx.x / 2,
+                         w);
+          }
+        } else {
+          op.out[tile * 16 + threadIdx.x] = __float2bfloat16(sum);
+        }
       }
     }
     compute_sync();  // the block's outputs and its reads of xs are done
+    // Every launch counts every block in on every product, LL or not: a launch's flag waits
+    // expect (epoch + 1) x grid. LL readers never read the counter, so theirs needs no fence.
     if (threadIdx.x == 0) {
-      __threadfence();
+      if (!ll) __threadfence();
       atomicAdd(&done[o], 1u);
     }
   }
@@ -525,13 +591,29 @@ struct HostOp {
 };
 
 // The product of op `o` in double from the GPU's own input, against the GPU's output.
-bool check_op(const HostOp& op, int index) {
+// n bf16 from a device buffer, plain or in LL words (a bf16 pair in each word's low half).
+std::vector<__nv_bfloat16> download(const void* p, int n, bool ll_words) {
+  std::vector<__nv_bfloat16> v(n);
+  if (!ll_words) {
+    CHECK(cudaMemcpy(v.data(), p, n * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
+    return v;
+  }
+  std::vector<unsigned long long> words(n / 2);
+  CHECK(cudaMemcpy(words.data(), p, words.size() * 8, cudaMemcpyDeviceToHost));
+  for (int i = 0; i < n / 2; ++i) {
+    v[2 * i] = __ushort_as_bfloat16(static_cast<unsigned short>(words[i]));
+    v[2 * i + 1] = __ushort_as_bfloat16(static_cast<unsigned short>(words[i] >> 16));
+  }
+  return v;
+}
+
+// ll: the last launch wrote LL words (and op `index`'s input is in them unless it is op 0).
+bool check_op(const HostOp& op, int index, bool ll = false) {
   std::vector<unsigned char> w(op.bytes());
   const int in_len = op.in_kind == kSiluMul ? 2 * op.k : op.k;
-  std::vector<__nv_bfloat16> in(in_len), out(op.n);
   CHECK(cudaMemcpy(w.data(), op.w, w.size(), cudaMemcpyDeviceToHost));
-  CHECK(cudaMemcpy(in.data(), op.in, in_len * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
-  CHECK(cudaMemcpy(out.data(), op.out, op.n * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
+  const std::vector<__nv_bfloat16> in = download(op.in, in_len, ll && index > 0);
+  const std::vector<__nv_bfloat16> out = download(op.out, op.n, ll);
   std::vector<double> x(op.k);
   double ss = 0.0;
   for (int i = 0; i < op.k; ++i) ss += static_cast<double>(bf(in[i])) * bf(in[i]);
@@ -624,7 +706,9 @@ int main(int argc, char** argv) {
   auto add = [&](int n, int k, int kind, float gain, const __nv_bfloat16* in) {
     HostOp op{n, k, kind, gain, nullptr, in, nullptr};
     CHECK(cudaMalloc(&op.w, op.bytes()));
-    CHECK(cudaMalloc(&op.out, n * sizeof(__nv_bfloat16)));
+    // Room for LL words (4 bytes an element), zeroed: no LL tag is 0.
+    CHECK(cudaMalloc(&op.out, 2 * n * sizeof(__nv_bfloat16)));
+    CHECK(cudaMemset(op.out, 0, 2 * n * sizeof(__nv_bfloat16)));
     fill_weights<<<4 * sms, 256>>>(op.w, op.bytes() / kUnitBytes, k, gain,
                                    0x1234567ULL + ops.size());
     CHECK(cudaGetLastError());
@@ -669,7 +753,9 @@ int main(int argc, char** argv) {
       int n_arg = nops, stages = 10, mode = profile_mode, copy_mode = kBulkUnit, late = 0;
       unsigned int ep = static_cast<unsigned int>(r);
       unsigned long long* no_phases = nullptr;
-      void* args[] = {&ops_arg, &n_arg, &stages, &done, &ep, &mode, &copy_mode, &late, &no_phases};
+      int no_ll = 0;
+      void* args[] = {&ops_arg, &n_arg,     &stages, &done,      &ep,
+                      &mode,    &copy_mode, &late,   &no_phases, &no_ll};
       CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&chain_kernel<false>),
                                         dim3(sms), dim3(kThreads), args, smem_bytes(stages), st));
     }
@@ -701,11 +787,12 @@ int main(int argc, char** argv) {
                              static_cast<int>(smem_bytes(10))));
   unsigned int epoch = 0;
   unsigned long long* phase_rows = nullptr;  // set while a phase breakdown is taken
-  auto launch_chain = [&](int stages, int mode, int copy_mode = kBulkUnit, int late_norm = 0) {
+  auto launch_chain = [&](int stages, int mode, int copy_mode = kBulkUnit, int late_norm = 0,
+                          int ll = 0) {
     const Op* ops_arg = d_ops;
     int n_arg = nops;
-    void* args[] = {&ops_arg, &n_arg,     &stages,    &done,      &epoch,
-                    &mode,    &copy_mode, &late_norm, &phase_rows};
+    void* args[] = {&ops_arg, &n_arg,     &stages,    &done,       &epoch,
+                    &mode,    &copy_mode, &late_norm, &phase_rows, &ll};
     const void* fn = phase_rows ? reinterpret_cast<const void*>(&chain_kernel<true>)
                                 : reinterpret_cast<const void*>(&chain_kernel<false>);
     CHECK(cudaLaunchCooperativeKernel(fn, dim3(sms), dim3(kThreads), args, smem_bytes(stages), st));
@@ -719,10 +806,10 @@ int main(int argc, char** argv) {
       int one = 1, no_wait = 0;
       unsigned int ep = 0;
       unsigned int* scratch = done;  // op 0's counter of this sub-chain: never waited on
-      int copy_mode = kBulkUnit, late = 0;
+      int copy_mode = kBulkUnit, late = 0, no_ll = 0;
       unsigned long long* no_phases = nullptr;
-      void* args[] = {&ops_arg, &one,       &stages, &scratch,  &ep,
-                      &no_wait, &copy_mode, &late,   &no_phases};
+      void* args[] = {&ops_arg, &one,       &stages, &scratch,   &ep,
+                      &no_wait, &copy_mode, &late,   &no_phases, &no_ll};
       CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(&chain_kernel<false>), dim3(sms),
                              dim3(kThreads), args, smem_bytes(stages), st));
     }
@@ -807,6 +894,45 @@ int main(int argc, char** argv) {
     }
     CHECK(cudaFree(phase_rows));
     phase_rows = nullptr;
+  }
+  {
+    // The flag in the data (LL words): checked, then timed, then a phase breakdown.
+    launch_chain(10, 0, kBulkUnit, 0, 1);
+    CHECK(cudaStreamSynchronize(st));
+    bool ll_ok = true;
+    for (int i : {0, 1, 3, nops - 1}) ll_ok = check_op(ops[i], i, true) && ll_ok;
+    std::printf("LL words: checks %s\n", ll_ok ? "passed" : "FAILED");
+    ok = ok && ll_ok;
+    for (int stages : {4, 10}) {
+      char name[112];
+      std::snprintf(name, sizeof name, "persistent, LL words, flags in the data, %d stages",
+                    stages);
+      report(name, time_it([&] { launch_chain(stages, 0, kBulkUnit, 0, 1); }));
+      std::snprintf(name, sizeof name, "persistent, LL words, late norm, %d stages", stages);
+      report(name, time_it([&] { launch_chain(stages, 0, kBulkUnit, 1, 1); }));
+    }
+    CHECK(cudaMalloc(&phase_rows, 8 * sms * sizeof(unsigned long long)));
+    launch_chain(10, 0, kBulkUnit, 0, 1);
+    CHECK(cudaStreamSynchronize(st));
+    std::vector<unsigned long long> rows(8 * sms);
+    CHECK(cudaMemcpy(rows.data(), phase_rows, rows.size() * sizeof(unsigned long long),
+                     cudaMemcpyDeviceToHost));
+    double sum[8] = {};
+    for (int b = 0; b < sms; ++b) {
+      for (int j = 0; j < 8; ++j) sum[j] += static_cast<double>(rows[8 * b + j]) / sms;
+    }
+    std::printf(
+        "phases, LL words: staging with the wait %.1f%%, ring waits %.1f%%, the rest "
+        "%.1f%% of %.0f cycles; staging, cycles an op: loads and wait %.0f, norm %.0f, "
+        "stores and group sums %.0f\n",
+        100 * sum[1] / sum[4], 100 * sum[2] / sum[4],
+        100 * (sum[4] - sum[0] - sum[1] - sum[2] - sum[3]) / sum[4], sum[4], sum[5] / nops,
+        sum[6] / nops, sum[7] / nops);
+    CHECK(cudaFree(phase_rows));
+    phase_rows = nullptr;
+    // Back to plain outputs for what follows.
+    launch_chain(10, 0);
+    CHECK(cudaStreamSynchronize(st));
   }
   {
     // The RMS factor applied after the product (late_norm): checked, then timed.
