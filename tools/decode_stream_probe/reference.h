@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "cuda_check.h"
+#include "../cuda_check.h"
 #include "layout.cuh"
 
 namespace probe {
@@ -19,7 +19,6 @@ namespace probe {
 /// A product as the host keeps it: the device Op's fields and how its weights were made.
 struct HostOp {
   int n, k, in_kind;
-  float gain;
   unsigned char* w;
   const __nv_bfloat16* in;
   __nv_bfloat16* out;

@@ -1,4 +1,5 @@
-// CHECK(call): a CUDA runtime call that must succeed, or the probe stops with where and why.
+// CHECK(call): a CUDA runtime call that must succeed, or the tool stops with where and why. Shared
+// by the standalone CUDA probes of tools/.
 #pragma once
 
 #include <cuda_runtime.h>
