@@ -123,6 +123,7 @@ void ModelArgs::add_to(OptionParser& parser, bool with_context) {
     prefill_chunk = parse_int("--prefill-chunk", v, 1, std::int64_t{1} << 20);
   });
   parser.flag("--row-order-weights", &row_order_weights);
+  parser.flag("--per-op-decode", &per_op_decode);
   if (with_context) {
     parser.value("--context", [this](const std::string& v) {
       context = parse_int("--context", v, 1, std::int64_t{1} << 24);
@@ -137,6 +138,7 @@ engine::ModelOptions ModelArgs::model_options(std::int64_t default_context) cons
   o.context = context.value_or(default_context);
   if (prefill_chunk) o.prefill_chunk = *prefill_chunk;
   o.decode_tiles = !row_order_weights;
+  o.fused_decode = !per_op_decode;
   o.progress = make_load_progress();
   return o;
 }
@@ -157,7 +159,9 @@ std::string model_args_help(const std::string& context_line) {
       "                        CUDA)\n"
       "  --prefill-chunk N     most prompt tokens per forward pass (default 512)\n"
       "  --row-order-weights   keep 4-bit weights in MLX's row order (default on CUDA with bf16:\n"
-      "                        re-laid at load in the tile order batch-1 decode streams faster)\n";
+      "                        re-laid at load in the tile order batch-1 decode streams faster)\n"
+      "  --per-op-decode       run decode steps op by op instead of the fused decode step (for\n"
+      "                        side-by-side measurements)\n";
   if (!context_line.empty()) s += context_line;
   return s;
 }

@@ -78,9 +78,10 @@ struct ModelArgs {
   std::optional<std::int64_t> context;
   std::optional<std::int64_t> prefill_chunk;
   bool row_order_weights = false;  // ModelOptions::decode_tiles off
+  bool per_op_decode = false;      // ModelOptions::fused_decode off
 
-  /// Registers --model, --backend, --dtype, --prefill-chunk, --row-order-weights, and --context
-  /// when `with_context`.
+  /// Registers --model, --backend, --dtype, --prefill-chunk, --row-order-weights,
+  /// --per-op-decode, and --context when `with_context`.
   void add_to(OptionParser& parser, bool with_context);
   /// ModelOptions for these arguments (context: the given one, else `default_context`), with a
   /// progress bar on stderr for large models (progress_bar.h).

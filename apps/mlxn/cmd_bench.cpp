@@ -1,6 +1,7 @@
 // `mlxn bench`: prefill and decode throughput of a model on random prompt ids -- the numbers
 // docs/perf.md records. Each repeat prefills N seeded random ids and decodes M tokens greedily
-// (end-of-sequence ignored); the report gives the medians, the device and the model.
+// (end-of-sequence ignored); the report gives the medians, the device, the model and whether
+// decode steps run fused (Model::fused_decode_status).
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -223,6 +224,7 @@ int run(const Options& o) {
     j["repeat"] = o.repeat;
     j["pipelined_decode"] = !o.sync_decode;
     j["decode_tiles"] = holds_decode_tiles(model.weights());
+    j["fused_decode"] = model.fused_decode_status();
     j["prefill_tok_s"] = median(prefill);
     j["decode_tok_s"] = median(decode);
     j["ttft_ms"] = median(ttft);
@@ -240,6 +242,7 @@ int run(const Options& o) {
               static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
               storage.c_str(), static_cast<double>(model.weights().bytes) / (1024.0 * 1024.0));
   std::printf("device:   %s (%s), compute %s\n", device.c_str(), backend.c_str(), dtype.c_str());
+  std::printf("fused decode: %s\n", model.fused_decode_status().c_str());
   std::printf("run:      prompt %lld tokens, generate %lld tokens, %lld repeats (median)\n",
               static_cast<long long>(o.prompt), static_cast<long long>(o.gen),
               static_cast<long long>(o.repeat));

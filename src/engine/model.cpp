@@ -16,6 +16,11 @@
 // instead of adding to it every token. Two steps are in flight at most, and the settings buffer
 // has a slot for each, so the host never rewrites one the device may still read.
 //
+// Fused decode (ModelOptions::fused_decode): where the model fits it (fused_decode_setup.h), a
+// one-token step that needs no all-logits row runs the embedding and then every layer and the
+// head as one persistent launch (ops::fused_decode_step); the pick, the pipelining and the cache
+// bookkeeping around it are the per-op path's. Prefill and all-logits calls always run op by op.
+//
 // RoPE tables: computed on the host with ops::rope_inv_freq and kept on the device. Schemes that
 // do not depend on the sequence length (default, linear, llama3, yarn) are uploaded once. Dynamic
 // NTK and LongRoPE depend on it; like transformers, which recomputes them per forward call from
@@ -33,12 +38,14 @@
 #include <string>
 
 #include "decode_tiles.h"
+#include "fused_decode_setup.h"
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/error.h"
 #include "mlxn/core/half.h"
 #include "mlxn/engine/transformer.h"
 #include "mlxn/ops/attention.h"
 #include "mlxn/ops/elementwise.h"
+#include "mlxn/ops/fused_decode.h"
 #include "mlxn/ops/penalties.h"
 #include "mlxn/ops/rope.h"
 #include "mlxn/ops/sampling.h"
@@ -163,6 +170,8 @@ struct Model::Impl {
   // token: a decode step feeding it back needs no upload.
   std::int64_t picked_pos = -1;
   std::int32_t picked_token = -1;
+  ops::FusedDecodePlan fused;  // valid when one-token steps run fused
+  std::string fused_status;    // "on" or "off: <why>"
 
   explicit Impl(Device d) : device(std::move(d)) {}
   // Queued steps still read the buffers below: wait for them before anything is freed.
@@ -253,6 +262,26 @@ struct Model::Impl {
     }
   }
 
+  // Whether positions [start, start + n) run as one fused decode step: one token, a plan, and a
+  // head that reads only that token's logits. The plan's cache holds `context` positions (full
+  // layers only), which stage_tokens and the decode entry points already keep start below.
+  bool runs_fused(std::int64_t start, std::int64_t n, Head head) const {
+    return n == 1 && fused.valid() && head != Head::AllLogits && start < fused.capacity();
+  }
+
+  // Encodes the fused step of the token at `start`: its embedding into the scratch row, then
+  // every layer and the head into row 0 of `logits`, as the per-op path leaves them.
+  void encode_fused_step(CommandEncoder& enc, const BlockContext& ctx, std::int64_t start) {
+    const ChunkBuffers buf = chunk_buffers(scratch, config, 1);
+    encode_embedding(enc, ctx, weights.embedding, ids.slice(start, 1), buf.x);
+    // attention_decode's default for a scale of 0; the fused op takes the value itself.
+    const float attn_scale = features.attn_scale > 0.0f
+                                 ? features.attn_scale
+                                 : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+    ops::fused_decode_step(enc, fused, buf.x, start, rope_global.inv_freq, rope_global.scale,
+                           attn_scale, row(logits, 0));
+  }
+
   // Runs positions [start, start + n), whose ids are already in `ids`, through the model in
   // chunks. AllLogits fills `out` ([n, vocab]) and commits per chunk (so device memory for logits
   // stays one chunk); the other heads encode the whole call into one command buffer. Sample
@@ -282,7 +311,9 @@ struct Model::Impl {
     // the ordering once a call is replayed as a graph.
     enc.set_auto_barriers(true);
     enc.set_label("forward");
-    for (std::int64_t off = 0; off < n; off += chunk) {
+    const bool fused_step = runs_fused(start, n, head);
+    if (fused_step) encode_fused_step(enc, ctx, start);
+    for (std::int64_t off = 0; off < n && !fused_step; off += chunk) {
       const std::int64_t m = std::min(chunk, n - off);
       const std::int64_t pos0 = start + off;
       const ChunkBuffers buf = chunk_buffers(scratch, config, m);
@@ -309,10 +340,12 @@ struct Model::Impl {
     }
     std::int32_t token = -1;
     if (head != Head::AllLogits) {
-      const std::int64_t m = (n - 1) % chunk + 1;  // tokens of the last chunk
-      const ChunkBuffers buf = chunk_buffers(scratch, config, m);
       const Buffer lg = row(logits, 0);
-      encode_logits(enc, ctx, weights, row(buf.x, m - 1), row(buf.xn, m - 1), lg);
+      if (!fused_step) {
+        const std::int64_t m = (n - 1) % chunk + 1;  // tokens of the last chunk
+        const ChunkBuffers buf = chunk_buffers(scratch, config, m);
+        encode_logits(enc, ctx, weights, row(buf.x, m - 1), row(buf.xn, m - 1), lg);
+      }
       if (head == Head::LastLogits) {
         const Buffer lg32 = row(logits_f32, 0);
         if (dtype != DType::F32) ops::cast(enc, lg, lg32);
@@ -477,6 +510,17 @@ Model Model::finish(std::unique_ptr<Impl> impl, BlockFeatures features, DType ca
   m.rope_local = make_rope(m.device, m.features.rope_local);
   m.argmax_value = m.device.alloc(DType::F32, {1});
   m.ensure_logit_rows(1);
+  // Last: the fused step streams the tiled weights and appends to the cache's buffers, and as an
+  // optional fast path it takes only the memory the required allocations above left.
+  if (options.fused_decode) {
+    detail::FusedDecodeSetup setup = detail::setup_fused_decode(
+        {config, m.features, m.device.backend(), m.dtype, cache_dtype, m.weights}, m.cache,
+        m.device);
+    m.fused = std::move(setup.plan);
+    m.fused_status = m.fused.valid() ? "on" : "off: " + setup.reason;
+  } else {
+    m.fused_status = "off: disabled by option";
+  }
   return Model(std::move(impl));
 }
 
@@ -538,6 +582,9 @@ const ModelWeights& Model::weights() const {
 }
 KvCache& Model::cache() {
   return impl_->cache;
+}
+const std::string& Model::fused_decode_status() const {
+  return impl_->fused_status;
 }
 void Model::reset() {
   impl_->drop_pending();

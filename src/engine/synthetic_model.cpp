@@ -264,7 +264,7 @@ std::string_view synthetic_quant_name(SyntheticQuant quant) {
 }
 
 std::string synthetic_presets() {
-  return "llama3-8b, tiny";
+  return "llama3-8b, tiny, small-fused";
 }
 
 io::ModelConfig synthetic_config(std::string_view preset) {
@@ -287,6 +287,15 @@ io::ModelConfig synthetic_config(std::string_view preset) {
     io::ModelConfig c = llama_shape(256, 2, 4, 2, 512, 512);
     c.max_position_embeddings = 4096;
     c.rope.theta = 10000.0;
+    c.rope_local = c.rope;
+    return c;
+  }
+  if (preset == "small-fused") {
+    // The smallest Llama shape the fused decode step runs (ops/fused_decode.h): head_dim 128,
+    // every product's k a multiple of 2,048 and n of 16, GQA groups of 4 (as Llama 3's).
+    io::ModelConfig c = llama_shape(2048, 2, 16, 4, 4096, 4096);
+    c.max_position_embeddings = 4096;
+    c.rope.theta = 500000.0;
     c.rope_local = c.rope;
     return c;
   }

@@ -37,6 +37,7 @@ enum StatusCode : std::uint32_t {
   kStatusEmbeddingIdOutOfRange = 2,  // embedding lookups; info = token index
   kStatusKvPositionOutOfRange = 3,   // kv_cache_append; info = token index
   kStatusExpertIdOutOfRange = 4,     // expert-routed matmul; info = (token, slot) index
+  kStatusFusedDecodeStalled = 5,     // fused decode step: a wait ran past its limit; info = step
 };
 
 }  // namespace mlxn::ops

@@ -4,6 +4,7 @@
 
 #include <cuda_bf16.h>
 
+#include "backends/cuda/kernels/fused_decode_products.cuh"
 #include "layout.cuh"
 #include "ptx.cuh"
 
@@ -13,70 +14,11 @@ __device__ __forceinline__ void compute_sync() {
   asm volatile("bar.sync 1, %0;" ::"n"(32 * kComputeWarps) : "memory");  // not the streaming warp
 }
 
-/// Codes i and i + 4 of a word as the exact bf16 pair (128 + q_i, 128 + q_{i+4}): bf16 has unit
-/// spacing in [128, 256), so OR-ing a code into 0x4300's mantissa is exact.
-__device__ __forceinline__ unsigned int code_pair(unsigned int word, int shift) {
-  return ((word >> shift) & 0x000F000Fu) | 0x43004300u;
-}
-__device__ __forceinline__ unsigned int word_of(const uint4& v, int i) {
-  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
-}
-
-/// acc_a / acc_b (rows g, g + 8) += step `s` of the unit in shared memory against x, the unit's
-/// 2,048 elements, each 8 stored in the order 0 4 1 5 2 6 3 7, which is the mma's B fragment
-/// order: a lane's 16-byte load is its B registers for both halves of a word, with no permutes.
-/// gsum holds the sums of x over the unit's 32 scale groups, computed once a product while
-/// staging (the engine's kernel gets them from a second mma against ones in every tile). Lane
-/// (g, t4) holds codes [32 t4, 32 t4 + 32) of its two rows; column j of B carries x only where
-/// its k lies in the step's scale group j, so C's columns 0 and 1 are the step's two groups,
-/// and lanes with t4 == 0 own them: only those lanes' accumulators are ever non-zero. Sum over
-/// a group of x (s q + b) = s (C - 128 X) + b X.
-__device__ __forceinline__ void unit_step(const unsigned char* unit, const __nv_bfloat16* x,
-                                          const float* gsum, int s, int lane, float& acc_a,
-                                          float& acc_b) {
-  const int g = lane >> 2, t4 = lane & 3;
-  const uint4 qa = *reinterpret_cast<const uint4*>(unit + s * 1024 + 16 * lane);
-  const uint4 qb = *reinterpret_cast<const uint4*>(unit + s * 1024 + 512 + 16 * lane);
-  const bool xcol = g == (32 * t4) / kGroup;
-  const __nv_bfloat16* xt = x + s * 128 + 32 * t4;
-  float c[2][4] = {};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const unsigned int wa = word_of(qa, i), wb = word_of(qb, i);
-    const uint4 xw = xcol ? *reinterpret_cast<const uint4*>(xt + 8 * i) : make_uint4(0, 0, 0, 0);
-    mma_bf16_16816(c[0], code_pair(wa, 0), code_pair(wb, 0), code_pair(wa, 4), code_pair(wb, 4),
-                   xw.x, xw.y);
-    mma_bf16_16816(c[1], code_pair(wa, 8), code_pair(wb, 8), code_pair(wa, 12), code_pair(wb, 12),
-                   xw.z, xw.w);
-  }
-  if (t4 == 0) {
-    const unsigned char* cols = unit + kCodeBytes + s * 128;
-    const uint2 ra = *reinterpret_cast<const uint2*>(cols + 8 * g);
-    const uint2 rb = *reinterpret_cast<const uint2*>(cols + 64 + 8 * g);
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const float xsum = gsum[2 * s + j];
-      const float sa = __uint_as_float(j ? ra.x & 0xFFFF0000u : ra.x << 16);
-      const float ba = __uint_as_float(j ? ra.y & 0xFFFF0000u : ra.y << 16);
-      const float sb = __uint_as_float(j ? rb.x & 0xFFFF0000u : rb.x << 16);
-      const float bb = __uint_as_float(j ? rb.y & 0xFFFF0000u : rb.y << 16);
-      acc_a = fmaf(sa, fmaf(-128.0f, xsum, c[0][j] + c[1][j]), fmaf(ba, xsum, acc_a));
-      acc_b = fmaf(sb, fmaf(-128.0f, xsum, c[0][2 + j] + c[1][2 + j]), fmaf(bb, xsum, acc_b));
-    }
-  }
-}
-
-/// Two bf16 of a word as floats (exact), and two floats rounded into a word.
-__device__ __forceinline__ float2 unpack_bf2(unsigned int w) {
-  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
-}
-__device__ __forceinline__ unsigned int pack_bf2(float lo, float hi) {
-  return static_cast<unsigned int>(__bfloat16_as_ushort(__float2bfloat16_rn(lo))) |
-         (static_cast<unsigned int>(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
-}
-__device__ __forceinline__ float silu(float g) {
-  return __fdividef(g, 1.0f + __expf(-g));
-}
+// The unit's arithmetic is the fused decode step's, whose unit layout this probe shares.
+using mlxn::cuda::fd::pack_bf2;
+using mlxn::cuda::fd::silu;
+using mlxn::cuda::fd::unit_step;
+using mlxn::cuda::fd::unpack_bf2;
 
 /// Cycles of one staging (read by thread 0 of a timed launch): until the inputs arrived and were
 /// transformed, the norm's reduction, and the stores with the group sums.

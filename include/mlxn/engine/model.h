@@ -33,6 +33,13 @@ struct ModelOptions {
   /// ops::QuantLayout::DecodeTiles at load, which batch-1 decode streams faster (docs/perf.md,
   /// issue 7). false keeps MLX's row order (for side-by-side measurements).
   bool decode_tiles = true;
+  /// CUDA with bf16 activations and cache, Llama-shaped models whose projections and head are
+  /// 4-bit DecodeTiles weights (decode_tiles on): each one-token decode step runs every layer and
+  /// the head in one persistent launch (ops::fused_decode_step) instead of ~10 launches a layer.
+  /// Costs 1/8 of the 4-bit codes' bytes more device memory (the scales in the step's order).
+  /// Model::fused_decode_status() says whether it applies. false runs decode steps op by op (for
+  /// side-by-side measurements).
+  bool fused_decode = true;
   LoadProgress progress;
 };
 
@@ -78,6 +85,9 @@ class Model {
   DType compute_dtype() const;
   const ModelWeights& weights() const;
   KvCache& cache();
+  /// Whether one-token decode steps run fused (ModelOptions::fused_decode): "on", or "off: " and
+  /// why not ("off: backend is CPU", "off: disabled by option", ...).
+  const std::string& fused_decode_status() const;
 
   /// Appends `tokens` at positions cache().length() ... (chunked by prefill_chunk) and returns
   /// the f32 logits of the last token [vocab], or of every token [n, vocab] row-major when

@@ -28,8 +28,9 @@ std::string_view synthetic_quant_name(SyntheticQuant quant);
 /// The presets' names, comma-separated (for help and error messages).
 std::string synthetic_presets();
 
-/// Config of a preset: "llama3-8b" (Llama 3.1 8B's shape) or "tiny" (a few-MB Llama shape for
-/// tests). Throws InvalidArgument naming the presets for an unknown name.
+/// Config of a preset: "llama3-8b" (Llama 3.1 8B's shape), "tiny" (a few-MB Llama shape for
+/// tests) or "small-fused" (the smallest Llama shape ops::fused_decode_step runs, ~50 MB at 4
+/// bits, for its tests). Throws InvalidArgument naming the presets for an unknown name.
 io::ModelConfig synthetic_config(std::string_view preset);
 
 /// Random weights of `config`'s shape on `device`, stored as `quant`, activations in

@@ -34,6 +34,9 @@ void register_kernels(KernelRegistry& registry) {
   registry.register_factory("assert_finite", by_dtype(assert_finite_kernel));
   registry.register_factory("bias_add", by_dtype(bias_add_kernel));
   registry.register_factory("apply_penalties", by_dtype(penalties_kernel));
+  registry.register_factory("fused_decode_scales", [](const Specialization&) -> const void* {
+    return reinterpret_cast<const void*>(fused_decode_scales_kernel());
+  });
   registry.register_factory("cast", [](const Specialization& spec) -> const void* {
     KernelFn fn = cast_kernel(dtype_from_name(spec.get("src")), dtype_from_name(spec.get("dst")));
     return reinterpret_cast<const void*>(fn);

@@ -4,6 +4,7 @@
 
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/kernels/attention_kernels.h"
+#include "backends/cuda/kernels/fused_decode_kernels.h"
 #include "backends/cuda/kernels/kernels.h"
 #include "backends/cuda/kernels/kv_cache_kernels.h"
 #include "backends/cuda/kernels/matmul_kernels.h"
@@ -33,6 +34,9 @@ void register_cuda_kernels(KernelRegistry& registry) {
                             by_float_dtype([](DType d) { return bias_add_rows_configure(d); }));
   registry.register_factory("apply_penalties",
                             by_float_dtype([](DType d) { return penalties_configure(d); }));
+  registry.register_factory("fused_decode_step", [](const Specialization&) -> const void* {
+    return entry_of(fused_decode_configure());  // bf16 only: nothing to specialize
+  });
   registry.register_factory("cast", [](const Specialization& spec) -> const void* {
     const std::optional<DType> src = spec_float_dtype(spec, "src");
     const std::optional<DType> dst = spec_float_dtype(spec, "dst");

@@ -70,6 +70,11 @@ std::string describe_status(const KernelStatus& status, const std::string& label
     case ops::kStatusExpertIdOutOfRange:
       what = "an expert id outside the stacked experts";
       break;
+    case ops::kStatusFusedDecodeStalled:
+      // A block waited seconds for the others: they were not all resident (another process or
+      // context holds SMs), or a launch before this one failed; the plan refuses further steps.
+      what = "a fused decode step that stalled waiting for other blocks";
+      break;
     default:
       what = "status code " + std::to_string(status.code);
       break;

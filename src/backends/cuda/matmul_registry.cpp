@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/cuda/kernels/fused_decode_scales_kernels.h"
 #include "backends/cuda/kernels/matmul_kernels.h"
 #include "backends/cuda/registry_helpers.h"
 #include "mlxn/core/kernel_registry.h"
@@ -52,6 +53,9 @@ void register_matmul_kernels(KernelRegistry& registry) {
                             }));
   registry.register_factory("quantized_tile_decode", [](const Specialization&) -> const void* {
     return entry_of(mlx_tile_decode_configure());
+  });
+  registry.register_factory("fused_decode_scales", [](const Specialization&) -> const void* {
+    return entry_of(fused_decode_scales_configure());
   });
   registry.register_factory("ggml_dequant", factory([](DType d, const Specialization& s) {
                               return ggml_quant_dequant_configure(d, type_of(s));

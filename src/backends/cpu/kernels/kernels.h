@@ -30,5 +30,6 @@ KernelFn rms_norm_mul_kernel(DType dtype);
 KernelFn assert_finite_kernel(DType dtype);
 KernelFn bias_add_kernel(DType dtype);
 KernelFn penalties_kernel(DType dtype);
+KernelFn fused_decode_scales_kernel();  // bf16 only: no dtype to pick by
 
 }  // namespace mlxn::cpu

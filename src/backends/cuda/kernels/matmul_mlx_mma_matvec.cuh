@@ -25,6 +25,7 @@
 
 #include <type_traits>
 
+#include "backends/cuda/kernels/hopper_ptx.cuh"
 #include "backends/cuda/kernels/matmul_mlx_matvec.cuh"
 #include "ops/quant_decode_tiles.h"
 
@@ -71,17 +72,6 @@ inline bool mlx_mma_matvec_eligible(const ops::QuantMatmulParams& p) {
   return p.layout == ops::kLayoutDecodeTiles && p.bits == 4 && p.m == 1 && p.top_k == 1 &&
          p.has_ids == 0 && p.n > 0 && p.k % kMmaMvChunk == 0 && p.n % 16 == 0 &&
          (p.group_size == 32 || p.group_size == 64 || p.group_size == 128);
-}
-
-/// d += a (16 x 16, rows g / g + 8, k slots 2 t4 + {0, 1} / + 8) times b (16 x 8), bf16 in, f32
-/// accumulate.
-__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], unsigned int a0, unsigned int a1,
-                                               unsigned int a2, unsigned int a3, unsigned int b0,
-                                               unsigned int b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 /// Codes i and i + 4 of a word (i = shift / 4) as the bf16 pair (128 + q_i, 128 + q_{i+4}).

@@ -1,0 +1,403 @@
+// The fused decode step (mlxn/ops/fused_decode.h): one persistent launch, one block an SM, runs
+// every layer of a decode step and the head. Warp 16 of each block streams the block's share of
+// every weight of the step, in the order the products use them, into a ring of shared-memory
+// stages (two bulk copies a unit) and never waits for activations; warps 0-15 run the steps in
+// order, each after waiting for the completion counter of the step it reads:
+//   per layer: qkv (rms_norm(x) in), attention (RoPE, cache append, split-KV partials, merge by
+//   the last block of each KV head), o (x += ...), gate_up (rms_norm(x) in), down (silu(g) u in,
+//   x += ...); then the head (rms_norm(x) in, logits out).
+// A product's tiles (16 rows) go to blocks round robin (tile t to block t mod grid), so a block
+// reads the same rows of o and down, which add into x: the residual rows a block writes are its
+// own. Counters are u32 words in the workspace, each block adds 1 when it finished a product
+// (target: the grid), attention arrivals count per KV head, merges per layer; the last block out
+// zeroes them for the next launch (launches of one plan run one after another).
+//
+// Residency: the blocks wait for each other, so all must be resident at once. One block an SM
+// (its shared memory allows no second), as many blocks as SMs, and no other kernel can keep one
+// from starting for long (earlier kernels finish without waiting for this one). A wait that runs
+// past kStallNs (another context holding SMs, or a failed earlier launch) reports
+// kStatusFusedDecodeStalled and marks the workspace poisoned, which every later launch refuses.
+#include <map>
+#include <mutex>
+
+#include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/fused_decode_attention.cuh"
+#include "backends/cuda/kernels/fused_decode_kernels.h"
+#include "backends/cuda/kernels/fused_decode_layout.cuh"
+#include "backends/cuda/kernels/fused_decode_products.cuh"
+#include "backends/cuda/kernels/hopper_ptx.cuh"
+#include "ops/fused_decode_params.h"
+#include "ops/op_params.h"
+
+namespace mlxn::cuda {
+namespace {
+
+using namespace fd;  // NOLINT(google-build-using-namespace): this file is the namespace's user
+
+constexpr unsigned long long kStallNs = 5'000'000'000ull;  // 5 s: a step takes milliseconds
+
+/// Products of a layer, in order; their counters follow kFdCounterProducts, 4 a layer.
+enum LayerProduct : int { kQkv = 0, kO = 1, kGateUp = 2, kDown = 3 };
+
+/// Where the compute warps of a block are, for the stall report's info.
+__device__ __forceinline__ unsigned long long step_code(int layer, int what) {
+  return static_cast<unsigned long long>(layer) * 8u + static_cast<unsigned long long>(what);
+}
+
+struct Ctx {
+  const DeviceArgs* args;
+  const ops::FusedDecodeParams* p;
+  const ops::FusedDecodeTableHead* head;
+  const ops::FusedDecodeLayerRef* layers;
+  unsigned int* counters;
+  volatile int* abort_flag;  // shared: set when this block gives up (the streaming warp stops)
+};
+
+__device__ __forceinline__ unsigned int* counter(const Ctx& c, long long index) {
+  return c.counters + index * ops::kFdCounterWords;
+}
+
+/// Thread 0 waits until the counter reaches `target`, then the compute warps pass a barrier, so
+/// every compute thread's later reads come after the counted blocks' writes. False (for every
+/// compute thread) when the wait stalled: the launch is then given up.
+__device__ bool wait_for(const Ctx& c, long long index, unsigned int target,
+                         unsigned long long code) {
+  __shared__ int stalled;
+  if (threadIdx.x == 0) {
+    stalled = 0;
+    const unsigned int* w = counter(c, index);
+    if (load_acquire(w) < target) {
+      const unsigned long long start = global_ns();
+      unsigned int spins = 0;
+      while (load_acquire(w) < target) {
+        if ((++spins & 255u) == 0 && global_ns() - start > kStallNs) {
+          stalled = 1;
+          atomicExch(counter(c, ops::kFdCounterPoisoned), 1u);
+          report_status(*c.args, ops::kStatusFusedDecodeStalled, code);
+          *c.abort_flag = 1;
+          break;
+        }
+      }
+    }
+  }
+  compute_sync();
+  return stalled == 0;
+}
+
+/// Counts this block in on a counter once its compute warps are done with a step.
+__device__ __forceinline__ void count_in(const Ctx& c, long long index) {
+  compute_sync();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    atomicAdd(counter(c, index), 1u);
+  }
+}
+
+enum OutputKind : int { kOutStore = 0, kOutResidual = 1 };
+
+/// The ring as the compute warps walk it.
+struct RingCursor {
+  int stage = 0;
+  unsigned int phase = 0;
+  unsigned int tiles_done = 0;
+};
+
+/// One product: this block's tiles of W (in') into `out` (stored, or added into it: x += W in').
+/// The input must be ready (the caller waited) and is staged first.
+__device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfloat16* norm,
+                        int in_kind, float eps, __nv_bfloat16* out, int out_kind, int stages,
+                        unsigned char* ring, unsigned long long* full, unsigned long long* empty,
+                        __nv_bfloat16* xs, float* partial, float* red, float* gsum,
+                        RingCursor& rc) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  stage_input(in, norm, w.k, in_kind, eps, xs, red, gsum);
+  compute_sync();
+  const int tiles = w.n / 16, nk = w.k / kUnitCodes;
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, ++rc.tiles_done) {
+    // A warp takes its step of two units at once (separate accumulators): two independent mma
+    // chains in flight (one at a time left ~60% of issue slots idle in the probe).
+    float acc_a = 0.0f, acc_b = 0.0f, acc2_a = 0.0f, acc2_b = 0.0f;
+    for (int kk = 0; kk < nk; kk += 2) {
+      const bool two = kk + 1 < nk;
+      const int s0 = rc.stage;
+      const unsigned int ph0 = rc.phase;
+      if (++rc.stage == stages) rc.stage = 0, rc.phase ^= 1u;
+      const int s1 = rc.stage;
+      const unsigned int ph1 = rc.phase;
+      if (two && ++rc.stage == stages) rc.stage = 0, rc.phase ^= 1u;
+      const __nv_bfloat16* xu = xs + kk * kUnitCodes;
+      const float* gu = gsum + kk * kUnitGroups;
+      mbar_wait(&full[s0], ph0);
+      if (two) mbar_wait(&full[s1], ph1);
+      unit_step(ring + static_cast<size_t>(s0) * kUnitBytes, xu, gu, warp, lane, acc_a, acc_b);
+      if (two) {
+        unit_step(ring + static_cast<size_t>(s1) * kUnitBytes, xu + kUnitCodes, gu + kUnitGroups,
+                  warp, lane, acc2_a, acc2_b);
+      }
+      __syncwarp();
+      if (lane == 0) {
+        mbar_arrive(&empty[s0]);
+        if (two) mbar_arrive(&empty[s1]);
+      }
+    }
+    // Only lanes with t4 == 0 hold sums (unit_step); the tile's 16 warps add through shared
+    // memory, double-buffered by tile parity: the next tile writes the other half, and the one
+    // after waits behind the next tile's barrier, after these reads.
+    float* part = partial + (rc.tiles_done & 1u) * kComputeWarps * 16;
+    if ((lane & 3) == 0) {
+      part[warp * 16 + (lane >> 2)] = acc_a + acc2_a;
+      part[warp * 16 + (lane >> 2) + 8] = acc_b + acc2_b;
+    }
+    compute_sync();
+    if (threadIdx.x < 16) {
+      float sum = 0.0f;
+      for (int wi = 0; wi < kComputeWarps; ++wi) sum += part[wi * 16 + threadIdx.x];
+      const int row = tile * 16 + threadIdx.x;
+      if (out_kind == kOutResidual) {
+        // As ops::add_rms_norm: the projection rounded to bf16, then x + it rounded.
+        const float x = __bfloat162float(__ldcg(out + row));
+        out[row] = __float2bfloat16_rn(x + round_bf16(sum));
+      } else {
+        out[row] = __float2bfloat16_rn(sum);
+      }
+    }
+  }
+}
+
+/// The streaming warp's lane 0: every unit of this block's tiles of every product, in order.
+__device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
+                               unsigned long long* full, unsigned long long* empty) {
+  int stage = 0;
+  unsigned int phase = 0;
+  auto stream = [&](const Matrix& w) -> bool {
+    const int tiles = w.n / 16, nk = w.k / kUnitCodes, steps = w.k / kStepCodes;
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      for (int kk = 0; kk < nk; ++kk) {
+        const int s = stage;
+        while (!mbar_test(&empty[s], phase ^ 1u)) {
+          if (*c.abort_flag) return false;
+        }
+        if (++stage == stages) stage = 0, phase ^= 1u;
+        unsigned char* dst = ring + static_cast<size_t>(s) * kUnitBytes;
+        mbar_expect(&full[s], kUnitBytes);
+        bulk_copy(dst, w.codes + (static_cast<size_t>(tile) * steps + kk * kStepsPerUnit) * 1024,
+                  kCodeBytes, &full[s]);
+        bulk_copy(dst + kCodeBytes,
+                  w.scales + (static_cast<size_t>(tile) * nk + kk) * kScaleBytes, kScaleBytes,
+                  &full[s]);
+      }
+    }
+    return true;
+  };
+  const int n_layers = static_cast<int>(c.p->n_layers);
+  for (int l = 0; l < n_layers; ++l) {
+    const ops::FusedDecodeLayerRef& L = c.layers[l];
+    if (!stream(matrix_of(L.qkv)) || !stream(matrix_of(L.o)) || !stream(matrix_of(L.gate_up)) ||
+        !stream(matrix_of(L.down))) {
+      return;
+    }
+  }
+  stream(matrix_of(c.head->head));
+}
+
+/// The ring's stages: what the launch's dynamic shared memory holds beside the fixed parts.
+__device__ __forceinline__ int ring_stages() {
+  unsigned int bytes;
+  asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(bytes));
+  return static_cast<int>((bytes - Smem::bytes(0)) / (kUnitBytes + 16));
+}
+
+__global__ void __launch_bounds__(kThreads, 1)
+    fused_decode_kernel(const __grid_constant__ DeviceArgs args) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  __shared__ int abort_flag, last_block;
+  const auto& p = params_as<ops::FusedDecodeParams>(args);
+  const int stages = ring_stages();
+  unsigned char* ring = smem;
+  auto* xs = reinterpret_cast<__nv_bfloat16*>(smem + static_cast<size_t>(stages) * kUnitBytes);
+  auto* partial = reinterpret_cast<float*>(xs + kMaxK);
+  float* red = partial + 2 * kComputeWarps * 16;
+  float* gsum = red + kComputeWarps;
+  auto* full = reinterpret_cast<unsigned long long*>(gsum + kMaxK / kGroup);
+  unsigned long long* empty = full + stages;
+
+  const auto* table = static_cast<const unsigned char*>(args.ptr[0]);
+  Ctx c;
+  c.args = &args;
+  c.p = &p;
+  c.head = reinterpret_cast<const ops::FusedDecodeTableHead*>(table);
+  c.layers = reinterpret_cast<const ops::FusedDecodeLayerRef*>(table +
+                                                               sizeof(ops::FusedDecodeTableHead));
+  auto* ws = static_cast<unsigned char*>(args.ptr[3]);
+  c.counters = reinterpret_cast<unsigned int*>(ws);
+  c.abort_flag = &abort_flag;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (threadIdx.x == 0) {
+    abort_flag = 0;
+    for (int s = 0; s < stages; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], kComputeWarps);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
+  if (warp == kComputeWarps) {
+    // Weights do not depend on earlier kernels: the stream starts before the dependency wait.
+    if (lane == 0) stream_weights(c, stages, ring, full, empty);
+    return;
+  }
+  pdl_wait();  // x (the embedding) and the caches are written by earlier kernels
+
+  if (load_acquire(counter(c, ops::kFdCounterPoisoned)) != 0) {
+    // An earlier launch stalled: its counters are not at zero, so no wait can be trusted.
+    if (threadIdx.x == 0) {
+      report_status(args, ops::kStatusFusedDecodeStalled, ~0ull);
+      abort_flag = 1;
+    }
+    return;
+  }
+
+  const ops::FusedDecodeWorkspace wl = ops::fused_decode_workspace(
+      p.n_layers, p.n_heads, p.n_kv_heads, p.head_dim, p.intermediate, ops::kFdMaxBlocks);
+  auto* partials = reinterpret_cast<float*>(ws + wl.partials);
+  auto* qkv = reinterpret_cast<__nv_bfloat16*>(ws + wl.qkv);
+  auto* attn = reinterpret_cast<__nv_bfloat16*>(ws + wl.attn);
+  auto* gate_up = reinterpret_cast<__nv_bfloat16*>(ws + wl.gate_up);
+  auto* x = static_cast<__nv_bfloat16*>(args.ptr[1]);
+  auto* logits = static_cast<__nv_bfloat16*>(args.ptr[2]);
+  const float* inv_freq = static_cast<const float*>(args.ptr[4]);
+  const unsigned int grid = gridDim.x;
+  const int n_layers = static_cast<int>(p.n_layers);
+  const int n_kv = static_cast<int>(p.n_kv_heads);
+  const int kv_len = static_cast<int>(p.position) + 1;
+  // Chunks a KV head's positions split into: about one item a block, none empty.
+  int n_chunks = static_cast<int>(grid) / n_kv;
+  if (n_chunks > kv_len) n_chunks = kv_len;
+  if (n_chunks < 1) n_chunks = 1;
+  const int items = n_chunks * n_kv;
+
+  RingCursor rc;
+  for (int l = 0; l < n_layers; ++l) {
+    const ops::FusedDecodeLayerRef& L = c.layers[l];
+    const long long prod0 = ops::kFdCounterProducts + 4LL * l;
+    if (l > 0 && !wait_for(c, prod0 - 4 + kDown, grid, step_code(l, kQkv))) return;
+    product(matrix_of(L.qkv), x, reinterpret_cast<const __nv_bfloat16*>(L.attn_norm), kInRmsNorm,
+            p.eps, qkv, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, rc);
+    count_in(c, prod0 + kQkv);
+
+    // Attention: a block with an item waits for the whole q/k/v row; items go round robin.
+    if (static_cast<int>(blockIdx.x) < items) {
+      if (!wait_for(c, prod0 + kQkv, grid, step_code(l, 4))) return;
+      AttnStep a;
+      a.qkv = qkv;
+      a.k_cache = reinterpret_cast<__nv_bfloat16*>(L.k_cache);
+      a.v_cache = reinterpret_cast<__nv_bfloat16*>(L.v_cache);
+      a.inv_freq = inv_freq;
+      a.capacity = p.capacity;
+      a.n_heads = static_cast<int>(p.n_heads);
+      a.n_kv_heads = n_kv;
+      a.group = static_cast<int>(p.n_heads / p.n_kv_heads);
+      a.position = static_cast<int>(p.position);
+      a.attn_scale = p.attn_scale;
+      a.rope_scale = p.rope_scale;
+      a.neox = p.rope_neox != 0;
+      for (int item = static_cast<int>(blockIdx.x); item < items; item += static_cast<int>(grid)) {
+        const int h = item / n_chunks, ch = item % n_chunks;
+        attention_item(a, h, ch, n_chunks, static_cast<int>(wl.max_chunks), partials,
+                       reinterpret_cast<float*>(xs), partial);
+        compute_sync();
+        if (threadIdx.x == 0) {
+          __threadfence();
+          unsigned int* arrivals = counter(c, wl.arrive0 + static_cast<long long>(l) * n_kv + h);
+          last_block = atomicAdd(arrivals, 1u) == static_cast<unsigned int>(n_chunks - 1);
+          if (last_block) __threadfence();  // the other blocks' partials, before they are read
+        }
+        compute_sync();
+        if (last_block) {
+          attention_merge(a, h, n_chunks, static_cast<int>(wl.max_chunks), partials, attn);
+          count_in(c, wl.merged0 + l);
+        }
+      }
+    }
+
+    if (!wait_for(c, wl.merged0 + l, static_cast<unsigned int>(n_kv), step_code(l, kO))) return;
+    product(matrix_of(L.o), attn, nullptr, kInPlain, p.eps, x, kOutResidual, stages, ring, full,
+            empty, xs, partial, red, gsum, rc);
+    count_in(c, prod0 + kO);
+
+    if (!wait_for(c, prod0 + kO, grid, step_code(l, kGateUp))) return;
+    product(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm),
+            kInRmsNorm, p.eps, gate_up, kOutStore, stages, ring, full, empty, xs, partial, red,
+            gsum, rc);
+    count_in(c, prod0 + kGateUp);
+
+    if (!wait_for(c, prod0 + kGateUp, grid, step_code(l, kDown))) return;
+    product(matrix_of(L.down), gate_up, nullptr, kInSiluMul, p.eps, x, kOutResidual, stages, ring,
+            full, empty, xs, partial, red, gsum, rc);
+    count_in(c, prod0 + kDown);
+  }
+
+  const long long last_down = ops::kFdCounterProducts + 4LL * (n_layers - 1) + kDown;
+  if (!wait_for(c, last_down, grid, step_code(n_layers, 0))) return;
+  pdl_trigger();  // every block is past its last wait: the next kernel may launch
+  product(matrix_of(c.head->head), x, reinterpret_cast<const __nv_bfloat16*>(c.head->final_norm),
+          kInRmsNorm, p.eps, logits, kOutStore, stages, ring, full, empty, xs, partial, red, gsum,
+          rc);
+
+  // The last block out zeroes the counters for the next launch (every other block is past its
+  // last wait once it has counted itself in here).
+  compute_sync();
+  if (threadIdx.x == 0) {
+    last_block = atomicAdd(counter(c, ops::kFdCounterExit), 1u) == grid - 1;
+  }
+  compute_sync();
+  if (last_block) {
+    for (long long i = threadIdx.x; i < wl.n_counters; i += kComputeThreads) {
+      if (i != ops::kFdCounterPoisoned) *counter(c, i) = 0u;
+    }
+  }
+}
+
+// Per device: SMs (one block each) and the stages that fit, and the kernel's shared-memory limit
+// raised once (a launch needs it set on the device it runs on).
+struct DeviceShape {
+  int blocks = 0;
+  int stages = 0;
+};
+
+DeviceShape device_shape() {
+  static std::mutex mutex;
+  static std::map<int, DeviceShape> known;
+  int dev = 0;
+  cudaGetDevice(&dev);
+  std::lock_guard<std::mutex> lock(mutex);
+  DeviceShape& d = known[dev];
+  if (d.blocks == 0) {
+    int sms = 0, optin = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    int s = kMaxStages;
+    while (s > 2 && Smem::bytes(s) + 64 > static_cast<std::size_t>(optin)) --s;  // + static
+    cudaFuncSetAttribute(reinterpret_cast<const void*>(&fused_decode_kernel),
+                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(Smem::bytes(s)));
+    d.stages = s;
+    d.blocks = sms < ops::kFdMaxBlocks ? sms : static_cast<int>(ops::kFdMaxBlocks);
+  }
+  return d;
+}
+
+LaunchConfig fused_decode_config(const DeviceArgs&) {
+  const DeviceShape d = device_shape();
+  return {reinterpret_cast<const void*>(&fused_decode_kernel),
+          dim3(static_cast<unsigned int>(d.blocks)), dim3(kThreads), Smem::bytes(d.stages), true};
+}
+
+}  // namespace
+
+ConfigureFn fused_decode_configure() {
+  return &fused_decode_config;
+}
+
+}  // namespace mlxn::cuda

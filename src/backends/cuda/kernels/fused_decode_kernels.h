@@ -1,0 +1,13 @@
+// Host-side entry point of the CUDA fused decode step (plain C++, no device code).
+#pragma once
+
+#include "backends/cuda/kernel_abi.h"
+
+namespace mlxn::cuda {
+
+/// fused_decode_step (ops::FusedDecodeParams; bindings table, x, logits, workspace, inv_freq):
+/// one block an SM (at most ops::kFusedDecodeMaxBlocks), the ring as deep as shared memory allows.
+/// Registered by register_cuda_kernels (cuda_kernels.cpp).
+ConfigureFn fused_decode_configure();
+
+}  // namespace mlxn::cuda

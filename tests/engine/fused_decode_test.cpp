@@ -1,0 +1,216 @@
+// The fused decode step in the engine (ModelOptions::fused_decode, engine/fused_decode_setup.h):
+// which models run it and why the others do not, and on CUDA that a model running it decodes
+// what the same model decodes op by op -- single steps, greedy generation (pipelined steps), a
+// prompt whose attention spans many split-KV chunks, and a full context.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/decode_tiles.h"
+#include "engine/fused_decode_setup.h"
+#include "mlxn/core/error.h"
+#include "mlxn/engine/model.h"
+#include "mlxn/engine/synthetic_model.h"
+#include "test_backends.h"
+
+namespace mlxn::engine {
+namespace {
+
+ModelOptions cpu_options() {
+  ModelOptions o;
+  o.backend = Backend::Cpu;
+  o.context = 64;
+  o.prefill_chunk = 16;
+  return o;
+}
+
+TEST(FusedDecode, CpuModelsDecodeOpByOpAndSayWhy) {
+  EXPECT_EQ(
+      make_synthetic_model("tiny", SyntheticQuant::Mlx4, cpu_options(), 1).fused_decode_status(),
+      "off: backend is CPU");
+  ModelOptions o = cpu_options();
+  o.fused_decode = false;
+  EXPECT_EQ(make_synthetic_model("tiny", SyntheticQuant::Mlx4, o, 1).fused_decode_status(),
+            "off: disabled by option");
+}
+
+// The eligibility checks on host data: "small-fused" weights tiled on the CPU, presented as a
+// CUDA model's, fit; each change a real model may have names itself.
+TEST(FusedDecode, EligibilityNamesTheFirstProblem) {
+  Device cpu = Device::open(Backend::Cpu);
+  const io::ModelConfig c = synthetic_config("small-fused");
+  ModelWeights rows = make_synthetic_weights(c, SyntheticQuant::Mlx4, cpu, DType::BF16, 2);
+  ModelWeights w = rows;  // shares the buffers; tiling gives w new ones
+  detail::tile_weights_for_decode(w, cpu);
+  const BlockFeatures f = block_features(c);
+  const auto problem = [](const io::ModelConfig& config, const BlockFeatures& features,
+                          const ModelWeights& weights, Backend backend = Backend::Cuda,
+                          DType dtype = DType::BF16, DType cache = DType::BF16) {
+    return detail::fused_decode_problem({config, features, backend, dtype, cache, weights});
+  };
+  EXPECT_EQ(problem(c, f, w), "");
+  EXPECT_EQ(problem(c, f, w, Backend::Cpu), "backend is CPU");
+  EXPECT_EQ(problem(c, f, w, Backend::Cuda, DType::F16), "compute dtype is f16 (needs bf16)");
+  EXPECT_EQ(problem(c, f, w, Backend::Cuda, DType::BF16, DType::F32),
+            "cache dtype is f32 (needs bf16)");
+  BlockFeatures qk = f;
+  qk.qk_norm = true;
+  EXPECT_EQ(problem(c, qk, w), "qk-norm");
+  io::ModelConfig sliding = c;
+  sliding.layer_types[1] = io::AttentionKind::Sliding;
+  EXPECT_EQ(problem(sliding, f, w), "layer 1: sliding-window attention");
+  BlockFeatures partial = f;
+  partial.rope_global.rotary_dim = 64;
+  EXPECT_EQ(problem(c, partial, w), "partial rotary (64 of 128 dims)");
+  EXPECT_EQ(problem(c, f, rows), "layer 0 qkv: weights in row order, not tiled for decode");
+  ModelWeights biased = w;
+  biased.layers[1].attn.v.bias = cpu.alloc(DType::BF16, {c.n_kv_heads * c.head_dim});
+  EXPECT_EQ(problem(c, f, biased), "layer 1: the v projection has a bias");
+  ModelWeights tied = w;
+  const ops::QuantizedWeight& head = tied.lm_head.quant;
+  tied.embedding.quant =
+      ops::QuantizedEmbedding{head.packed, head.scales, head.biases, head.bits, head.group_size};
+  EXPECT_EQ(problem(c, f, tied), "head: tied to the embedding table");
+  const io::ModelConfig tiny = synthetic_config("tiny");  // head_dim 64
+  EXPECT_EQ(problem(tiny, block_features(tiny), w), "head_dim 64 (needs 128)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA: the fused model against the same weights decoded op by op.
+
+// Random bf16 values in [0.5, 1.5) in every norm weight, so that a norm applied wrongly (or
+// not at all) changes the logits; the synthetic weights' norms are all ones.
+void randomize_norms(ModelWeights& w) {
+  std::mt19937 rng = test::seeded_rng();
+  const auto fill = [&rng](Buffer& b) {
+    test::upload_to(b, test::random_floats(rng, static_cast<std::size_t>(b.numel()), 0.5f, 1.5f));
+  };
+  for (LayerWeights& l : w.layers) {
+    fill(l.attn_norm);
+    fill(l.ffn_norm);
+  }
+  fill(w.final_norm);
+}
+
+// Two models of the same "small-fused" weights: `fused` runs the fused step, `per_op` does not.
+// (Copies of ModelWeights share the buffers; each model tiles its own copy into new ones.)
+struct FusedPair {
+  Model fused, per_op;
+};
+
+FusedPair fused_pair(Device& cuda, std::int64_t context) {
+  const io::ModelConfig c = synthetic_config("small-fused");
+  ModelWeights w = make_synthetic_weights(c, SyntheticQuant::Mlx4, cuda, DType::BF16, 5);
+  randomize_norms(w);
+  ModelOptions o;
+  o.backend = Backend::Cuda;
+  o.context = context;
+  Model fused = Model::from_weights(c, w, cuda, o);
+  o.fused_decode = false;
+  Model per_op = Model::from_weights(c, w, cuda, o);
+  return FusedPair{std::move(fused), std::move(per_op)};
+}
+
+std::vector<std::int32_t> ids(std::size_t n, std::int32_t mul) {
+  std::vector<std::int32_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::int32_t>((mul * i + 11) % 4096);
+  return v;
+}
+
+float max_abs(const std::vector<float>& v) {
+  float m = 0.0f;
+  for (float x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+std::size_t argmax(const std::vector<float>& v) {
+  return static_cast<std::size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// Feeds `steps` to both models one token at a time and compares each step's logits: both paths
+// keep bf16 activations and round at the same points, but sum in other orders, so they agree to
+// bf16 roundings that the layers carry on -- within 3% of the logits' range, and mostly on the
+// top token. Returns how many steps picked the same top token.
+int compare_steps(FusedPair& p, const std::vector<std::int32_t>& steps) {
+  int same_top = 0;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const std::vector<std::int32_t> one{steps[i]};
+    const std::vector<float> a = p.fused.forward(one), b = p.per_op.forward(one);
+    EXPECT_EQ(a.size(), b.size());
+    if (a.size() != b.size()) return 0;
+    float diff = 0.0f;
+    for (std::size_t j = 0; j < a.size(); ++j) {
+      EXPECT_TRUE(std::isfinite(a[j])) << "step " << i << ", logit " << j;
+      diff = std::max(diff, std::abs(a[j] - b[j]));
+    }
+    EXPECT_LE(diff, 0.03f * max_abs(b) + 0.02f) << "step " << i;
+    same_top += argmax(a) == argmax(b) ? 1 : 0;
+  }
+  return same_top;
+}
+
+TEST(FusedDecodeCuda, DecodeStepsMatchThePerOpPath) {
+  std::string reason;
+  std::optional<Device> cuda = test::open_cuda_or_reason(reason);
+  if (!cuda) GTEST_SKIP() << "no CUDA device: " << reason;
+  FusedPair p = fused_pair(*cuda, 128);
+  ASSERT_EQ(p.fused.fused_decode_status(), "on");
+  EXPECT_EQ(p.per_op.fused_decode_status(), "off: disabled by option");
+
+  const std::vector<std::int32_t> prompt = ids(37, 37);
+  const std::vector<float> a = p.fused.forward(prompt), b = p.per_op.forward(prompt);
+  EXPECT_LE(test::rel_l2(a, b), 1e-6);  // prefill runs op by op in both
+  EXPECT_GE(compare_steps(p, ids(20, 101)), 18);
+
+  // Greedy generation: the prefill's pick, then pipelined fused steps (two in flight).
+  const std::vector<std::int32_t> ga = p.fused.generate_greedy(prompt, 24);
+  const std::vector<std::int32_t> gb = p.per_op.generate_greedy(prompt, 24);
+  ASSERT_EQ(ga.size(), 24u);
+  ASSERT_EQ(gb.size(), 24u);
+  EXPECT_TRUE(std::equal(ga.begin(), ga.begin() + 8, gb.begin()))
+      << "the first 8 greedy tokens differ";
+}
+
+// 700 cached positions: the attention phase splits them over many chunks and merges them.
+TEST(FusedDecodeCuda, LongPromptAttentionSpansManyChunks) {
+  std::string reason;
+  std::optional<Device> cuda = test::open_cuda_or_reason(reason);
+  if (!cuda) GTEST_SKIP() << "no CUDA device: " << reason;
+  FusedPair p = fused_pair(*cuda, 1024);
+  ASSERT_EQ(p.fused.fused_decode_status(), "on");
+  const std::vector<std::int32_t> prompt = ids(700, 53);
+  p.fused.forward(prompt);
+  p.per_op.forward(prompt);
+  EXPECT_GE(compare_steps(p, ids(4, 7)), 3);
+}
+
+// The last position of the context decodes fused; past it every entry point refuses, as op by
+// op, and greedy generation stops where the cache is full.
+TEST(FusedDecodeCuda, AFullContextRefusesAsBefore) {
+  std::string reason;
+  std::optional<Device> cuda = test::open_cuda_or_reason(reason);
+  if (!cuda) GTEST_SKIP() << "no CUDA device: " << reason;
+  FusedPair p = fused_pair(*cuda, 40);
+  ASSERT_EQ(p.fused.fused_decode_status(), "on");
+  for (Model* m : {&p.fused, &p.per_op}) {
+    SCOPED_TRACE(m->fused_decode_status());
+    m->forward(ids(39, 17));
+    EXPECT_EQ(m->forward(std::vector<std::int32_t>{5}).size(), 4096u);  // position 39, the last
+    EXPECT_EQ(m->cache().length(), 40);
+    MLXN_EXPECT_ERROR(m->forward(std::vector<std::int32_t>{6}), ErrorKind::InvalidArgument);
+    MLXN_EXPECT_ERROR(m->forward_and_sample(std::vector<std::int32_t>{6}, SampleStep{}),
+                      ErrorKind::InvalidArgument);
+    EXPECT_EQ(m->cache().length(), 40);
+    // 38 prompt tokens: the prefill's pick, then the steps at positions 38 and 39.
+    EXPECT_EQ(m->generate_greedy(ids(38, 17), 10).size(), 3u);
+  }
+}
+
+}  // namespace
+}  // namespace mlxn::engine
