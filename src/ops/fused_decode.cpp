@@ -1,4 +1,6 @@
 // The fused decode step's entry points: the plan (checks, device table, workspace) and one step.
+#include "mlxn/ops/fused_decode.h"
+
 #include <cstring>
 #include <string>
 #include <utility>
@@ -6,7 +8,6 @@
 
 #include "mlxn/core/device.h"
 #include "mlxn/core/error.h"
-#include "mlxn/ops/fused_decode.h"
 #include "ops/fused_decode_params.h"
 #include "ops/op_checks.h"
 
@@ -64,8 +65,8 @@ std::size_t FusedDecodePlan::bytes() const {
 }
 
 FusedDecodePlan make_fused_decode_plan(Device& device, const FusedDecodeShape& shape,
-                                       std::vector<FusedDecodeLayer> layers,
-                                       FusedDecodeMatrix head, Buffer final_norm) {
+                                       std::vector<FusedDecodeLayer> layers, FusedDecodeMatrix head,
+                                       Buffer final_norm) {
   if (device.backend() != Backend::Cuda) unsupported("the fused decode step runs on CUDA only");
   const FusedDecodeShape& s = shape;
   if (s.hidden < 1 || s.n_heads < 1 || s.n_kv_heads < 1 || s.intermediate < 1 || s.vocab < 1) {

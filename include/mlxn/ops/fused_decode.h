@@ -68,10 +68,10 @@ struct FusedDecodeMatrix {
 
 /// One layer's weights and cache.
 struct FusedDecodeLayer {
-  FusedDecodeMatrix qkv;      // [(n_heads + 2 n_kv_heads) head_dim, hidden]: q rows, k, v
-  FusedDecodeMatrix o;        // [hidden, n_heads head_dim]
-  FusedDecodeMatrix gate_up;  // [2 intermediate, hidden]: gate rows, then up
-  FusedDecodeMatrix down;     // [hidden, intermediate]
+  FusedDecodeMatrix qkv;       // [(n_heads + 2 n_kv_heads) head_dim, hidden]: q rows, k, v
+  FusedDecodeMatrix o;         // [hidden, n_heads head_dim]
+  FusedDecodeMatrix gate_up;   // [2 intermediate, hidden]: gate rows, then up
+  FusedDecodeMatrix down;      // [hidden, intermediate]
   Buffer attn_norm, ffn_norm;  // bf16 [hidden]
   Buffer k_cache, v_cache;     // bf16 [n_kv_heads, capacity, head_dim], head-major
 };
@@ -122,8 +122,8 @@ class FusedDecodePlan {
 /// 2048"; InvalidArgument for inconsistent shapes), uploads the table and allocates the
 /// workspace. CUDA only (Unsupported elsewhere).
 FusedDecodePlan make_fused_decode_plan(Device& device, const FusedDecodeShape& shape,
-                                       std::vector<FusedDecodeLayer> layers,
-                                       FusedDecodeMatrix head, Buffer final_norm);
+                                       std::vector<FusedDecodeLayer> layers, FusedDecodeMatrix head,
+                                       Buffer final_norm);
 
 /// One decode step: x (bf16 [1, hidden], the embedded token at `position`; updated in place to
 /// the last layer's output) through every layer, k and v appended to each layer's cache at

@@ -84,13 +84,12 @@ __device__ bool wait_for(const Ctx& c, long long index, unsigned int target,
   return stalled == 0;
 }
 
-/// Counts this block in on a counter once its compute warps are done with a step.
+/// Counts this block in on a counter once its compute warps are done with a step: the barrier
+/// orders every compute thread's writes before thread 0's release add (PTX's release is
+/// cumulative), which a reader's acquire load then orders before its reads.
 __device__ __forceinline__ void count_in(const Ctx& c, long long index) {
   compute_sync();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    atomicAdd(counter(c, index), 1u);
-  }
+  if (threadIdx.x == 0) add_release(counter(c, index), 1u);
 }
 
 enum OutputKind : int { kOutStore = 0, kOutResidual = 1 };
@@ -107,12 +106,22 @@ struct RingCursor {
 __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfloat16* norm,
                         int in_kind, float eps, __nv_bfloat16* out, int out_kind, int stages,
                         unsigned char* ring, unsigned long long* full, unsigned long long* empty,
-                        __nv_bfloat16* xs, float* partial, float* red, float* gsum,
+                        __nv_bfloat16* xs, float* partial, float* red, float* gsum, float* resid,
                         RingCursor& rc) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int tiles = w.n / 16, nk = w.k / kUnitCodes;
+  if (out_kind == kOutResidual && threadIdx.x < 16) {
+    // This block's rows of x, requested now so that they arrive while the input is staged: only
+    // this block writes them (o and down give tile t to block t mod grid alike).
+#pragma unroll
+    for (int j = 0; j < kResidTiles; ++j) {
+      const int tile = blockIdx.x + j * gridDim.x;
+      if (tile < tiles)
+        resid[j * 16 + threadIdx.x] = __bfloat162float(__ldcg(out + tile * 16 + threadIdx.x));
+    }
+  }
   stage_input(in, norm, w.k, in_kind, eps, xs, red, gsum);
   compute_sync();
-  const int tiles = w.n / 16, nk = w.k / kUnitCodes;
   for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, ++rc.tiles_done) {
     // A warp takes its step of two units at once (separate accumulators): two independent mma
     // chains in flight (one at a time left ~60% of issue slots idle in the probe).
@@ -155,13 +164,32 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
       const int row = tile * 16 + threadIdx.x;
       if (out_kind == kOutResidual) {
         // As ops::add_rms_norm: the projection rounded to bf16, then x + it rounded.
-        const float x = __bfloat162float(__ldcg(out + row));
+        const int j = (tile - static_cast<int>(blockIdx.x)) / static_cast<int>(gridDim.x);
+        const float x =
+            j < kResidTiles ? resid[j * 16 + threadIdx.x] : __bfloat162float(__ldcg(out + row));
         out[row] = __float2bfloat16_rn(x + round_bf16(sum));
       } else {
         out[row] = __float2bfloat16_rn(sum);
       }
     }
   }
+}
+
+/// How a step's attention splits into items: each KV head's positions in `chunks` pieces, about
+/// one item a block, none empty.
+struct AttnSplit {
+  int kv_len, chunks, items;
+};
+__device__ __forceinline__ AttnSplit attention_split(const ops::FusedDecodeParams& p,
+                                                     unsigned int grid) {
+  AttnSplit s;
+  s.kv_len = static_cast<int>(p.position) + 1;
+  const int n_kv = static_cast<int>(p.n_kv_heads);
+  s.chunks = static_cast<int>(grid) / n_kv;
+  if (s.chunks > s.kv_len) s.chunks = s.kv_len;
+  if (s.chunks < 1) s.chunks = 1;
+  s.items = s.chunks * n_kv;
+  return s;
 }
 
 /// The streaming warp's lane 0: every unit of this block's tiles of every product, in order.
@@ -182,9 +210,8 @@ __device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
         mbar_expect(&full[s], kUnitBytes);
         bulk_copy(dst, w.codes + (static_cast<size_t>(tile) * steps + kk * kStepsPerUnit) * 1024,
                   kCodeBytes, &full[s]);
-        bulk_copy(dst + kCodeBytes,
-                  w.scales + (static_cast<size_t>(tile) * nk + kk) * kScaleBytes, kScaleBytes,
-                  &full[s]);
+        bulk_copy(dst + kCodeBytes, w.scales + (static_cast<size_t>(tile) * nk + kk) * kScaleBytes,
+                  kScaleBytes, &full[s]);
       }
     }
     return true;
@@ -218,7 +245,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto* partial = reinterpret_cast<float*>(xs + kMaxK);
   float* red = partial + 2 * kComputeWarps * 16;
   float* gsum = red + kComputeWarps;
-  auto* full = reinterpret_cast<unsigned long long*>(gsum + kMaxK / kGroup);
+  float* resid = gsum + kMaxK / kGroup;
+  auto* full = reinterpret_cast<unsigned long long*>(resid + kResidTiles * 16);
   unsigned long long* empty = full + stages;
 
   const auto* table = static_cast<const unsigned char*>(args.ptr[0]);
@@ -226,8 +254,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   c.args = &args;
   c.p = &p;
   c.head = reinterpret_cast<const ops::FusedDecodeTableHead*>(table);
-  c.layers = reinterpret_cast<const ops::FusedDecodeLayerRef*>(table +
-                                                               sizeof(ops::FusedDecodeTableHead));
+  c.layers =
+      reinterpret_cast<const ops::FusedDecodeLayerRef*>(table + sizeof(ops::FusedDecodeTableHead));
   auto* ws = static_cast<unsigned char*>(args.ptr[3]);
   c.counters = reinterpret_cast<unsigned int*>(ws);
   c.abort_flag = &abort_flag;
@@ -270,12 +298,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const unsigned int grid = gridDim.x;
   const int n_layers = static_cast<int>(p.n_layers);
   const int n_kv = static_cast<int>(p.n_kv_heads);
-  const int kv_len = static_cast<int>(p.position) + 1;
-  // Chunks a KV head's positions split into: about one item a block, none empty.
-  int n_chunks = static_cast<int>(grid) / n_kv;
-  if (n_chunks > kv_len) n_chunks = kv_len;
-  if (n_chunks < 1) n_chunks = 1;
-  const int items = n_chunks * n_kv;
+  const AttnSplit split = attention_split(p, grid);
+  const int n_chunks = split.chunks, items = split.items;
 
   RingCursor rc;
   for (int l = 0; l < n_layers; ++l) {
@@ -283,7 +307,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const long long prod0 = ops::kFdCounterProducts + 4LL * l;
     if (l > 0 && !wait_for(c, prod0 - 4 + kDown, grid, step_code(l, kQkv))) return;
     product(matrix_of(L.qkv), x, reinterpret_cast<const __nv_bfloat16*>(L.attn_norm), kInRmsNorm,
-            p.eps, qkv, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, rc);
+            p.eps, qkv, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, resid, rc);
     count_in(c, prod0 + kQkv);
 
     // Attention: a block with an item waits for the whole q/k/v row; items go round robin.
@@ -308,10 +332,9 @@ __global__ void __launch_bounds__(kThreads, 1)
                        reinterpret_cast<float*>(xs), partial);
         compute_sync();
         if (threadIdx.x == 0) {
-          __threadfence();
+          // Release: the partials before the count; acquire: the last arriver reads the others'.
           unsigned int* arrivals = counter(c, wl.arrive0 + static_cast<long long>(l) * n_kv + h);
-          last_block = atomicAdd(arrivals, 1u) == static_cast<unsigned int>(n_chunks - 1);
-          if (last_block) __threadfence();  // the other blocks' partials, before they are read
+          last_block = add_acq_rel(arrivals, 1u) == static_cast<unsigned int>(n_chunks - 1);
         }
         compute_sync();
         if (last_block) {
@@ -323,18 +346,18 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     if (!wait_for(c, wl.merged0 + l, static_cast<unsigned int>(n_kv), step_code(l, kO))) return;
     product(matrix_of(L.o), attn, nullptr, kInPlain, p.eps, x, kOutResidual, stages, ring, full,
-            empty, xs, partial, red, gsum, rc);
+            empty, xs, partial, red, gsum, resid, rc);
     count_in(c, prod0 + kO);
 
     if (!wait_for(c, prod0 + kO, grid, step_code(l, kGateUp))) return;
-    product(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm),
-            kInRmsNorm, p.eps, gate_up, kOutStore, stages, ring, full, empty, xs, partial, red,
-            gsum, rc);
+    product(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm), kInRmsNorm,
+            p.eps, gate_up, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, resid,
+            rc);
     count_in(c, prod0 + kGateUp);
 
     if (!wait_for(c, prod0 + kGateUp, grid, step_code(l, kDown))) return;
     product(matrix_of(L.down), gate_up, nullptr, kInSiluMul, p.eps, x, kOutResidual, stages, ring,
-            full, empty, xs, partial, red, gsum, rc);
+            full, empty, xs, partial, red, gsum, resid, rc);
     count_in(c, prod0 + kDown);
   }
 
@@ -343,7 +366,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   pdl_trigger();  // every block is past its last wait: the next kernel may launch
   product(matrix_of(c.head->head), x, reinterpret_cast<const __nv_bfloat16*>(c.head->final_norm),
           kInRmsNorm, p.eps, logits, kOutStore, stages, ring, full, empty, xs, partial, red, gsum,
-          rc);
+          resid, rc);
 
   // The last block out zeroes the counters for the next launch (every other block is past its
   // last wait once it has counted itself in here).

@@ -19,7 +19,10 @@ namespace mlxn::cuda::fd {
 
 /// Query heads a KV head may serve (the registers hold each one's slice of q and accumulator).
 constexpr int kMaxGroup = 4;
-/// Positions a row group requests before folding any in: one round trip serves both.
+/// Positions a warp reads at a time, each K and V row straight into registers. Measured on the
+/// H100 (docs/perf.md, step 25): batches of four rows a warp through shared memory (cp.async) were
+/// 6% slower in decode, and the positions' loop is ~1 us of a layer at context 640; the step's
+/// cost is in its round trips and counters, not these loads.
 constexpr int kRowsInFlight = 1;
 
 /// A warp reads a position's row: lane t holds elements [4 t, 4 t + 4) of a head (4 query
@@ -101,32 +104,36 @@ __device__ __forceinline__ void attention_item(const AttnStep& a, int h, int c, 
     rope_sin_cos(pf, a.inv_freq[i], a.rope_scale, sn[e], cs[e]);
   }
   const int h0 = h * a.group;
+  // The chunk holding the new position appends it: warp 0 k (rotated), warp 1 v. Their rows are
+  // requested with q's, so the item starts with one round trip to L2.
+  const bool appends = c == n_chunks - 1 && warp < 2;
+  float fresh[kElems];
+  if (appends)
+    load4(a.qkv + (a.n_heads + (warp == 0 ? 0 : a.n_kv_heads) + h) * kHeadDim + d0, fresh);
   // q rotated and rounded to bf16 is exact as bf16 pairs: half the registers of floats. The
   // scale is applied to the dot product.
+  float qf[kMaxGroup][kElems];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g < a.group) {
+      load4(a.qkv + (h0 + g) * kHeadDim + d0, qf[g]);
+    } else {
+#pragma unroll
+      for (int e = 0; e < kElems; ++e) qf[g][e] = 0.0f;
+    }
+  }
   unsigned int q[kMaxGroup][kElems / 2];
 #pragma unroll
   for (int g = 0; g < kMaxGroup; ++g) {
-    float f[kElems];
-    if (g < a.group) {
-      load4(a.qkv + (h0 + g) * kHeadDim + d0, f);
-    } else {
+    rope4(qf[g], sn, cs, t, a.neox);
 #pragma unroll
-      for (int e = 0; e < kElems; ++e) f[e] = 0.0f;
-    }
-    rope4(f, sn, cs, t, a.neox);
-#pragma unroll
-    for (int j = 0; j < kElems / 2; ++j) q[g][j] = pack_bf2(f[2 * j], f[2 * j + 1]);
+    for (int j = 0; j < kElems / 2; ++j) q[g][j] = pack_bf2(qf[g][2 * j], qf[g][2 * j + 1]);
   }
   if (c == n_chunks - 1) {
-    // The new position: warp 0 appends k (rotated), warp 1 v.
-    if (warp < 2) {
-      const bool is_k = warp == 0;
-      const int row = a.n_heads + (is_k ? 0 : a.n_kv_heads) + h;
-      float x[kElems];
-      load4(a.qkv + row * kHeadDim + d0, x);
-      if (is_k) rope4(x, sn, cs, t, a.neox);
-      __nv_bfloat16* cache = is_k ? a.k_cache : a.v_cache;
-      store4(cache + (h * a.capacity + a.position) * kHeadDim + d0, x);
+    if (appends) {
+      if (warp == 0) rope4(fresh, sn, cs, t, a.neox);
+      __nv_bfloat16* cache = warp == 0 ? a.k_cache : a.v_cache;
+      store4(cache + (h * a.capacity + a.position) * kHeadDim + d0, fresh);
     }
     compute_sync();  // the appended row is read below by other warps of this block
   }
@@ -234,14 +241,33 @@ __device__ __forceinline__ void attention_merge(const AttnStep& a, int h, int n_
   if (g >= a.group) return;
   const int hq = h * a.group + g;
   const float* src = partials + static_cast<long long>(hq) * max_chunks * (kHeadDim + 2);
-  float big = -INFINITY;
-  for (int c = 0; c < n_chunks; ++c) big = fmaxf(big, __ldcg(src + c * (kHeadDim + 2)));
-  float sum = 0.0f, out = 0.0f;
-  for (int c = 0; c < n_chunks; ++c) {
-    const float* part = src + c * (kHeadDim + 2);
-    const float f = exp_from(__ldcg(part), big);
-    sum = fmaf(__ldcg(part + 1), f, sum);
-    out = fmaf(__ldcg(part + 2 + d), f, out);
+  float big = -INFINITY, sum = 0.0f, out = 0.0f;
+  // Every chunk's max, sum and element requested before any is used (one round trip for up to
+  // 16 chunks; a launch has at most 132 / n_kv_heads of them on an H100), folded online.
+  constexpr int kBatch = 16;
+  for (int c0 = 0; c0 < n_chunks; c0 += kBatch) {
+    float pm[kBatch], pl[kBatch], pa[kBatch];
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) {
+      const float* part = src + (c0 + i) * (kHeadDim + 2);
+      const bool in = c0 + i < n_chunks;
+      pm[i] = in ? __ldcg(part) : -INFINITY;
+      pl[i] = in ? __ldcg(part + 1) : 0.0f;
+      pa[i] = in ? __ldcg(part + 2 + d) : 0.0f;
+    }
+    float next = big;
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) next = fmaxf(next, pm[i]);
+    const float keep = exp_from(big, next);
+    sum *= keep;
+    out *= keep;
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) {
+      const float f = exp_from(pm[i], next);
+      sum = fmaf(pl[i], f, sum);
+      out = fmaf(pa[i], f, out);
+    }
+    big = next;
   }
   attn[hq * kHeadDim + d] = __float2bfloat16_rn(out / sum);
 }

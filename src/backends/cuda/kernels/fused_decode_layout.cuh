@@ -24,24 +24,28 @@ constexpr int kCodeBytes = 16 * kUnitCodes / 2;         // 16,384
 constexpr int kScaleBytes = 16 * kStepsPerUnit * 8;     // 2,048
 constexpr int kUnitBytes = kCodeBytes + kScaleBytes;    // 18,432
 
-constexpr int kComputeWarps = kStepsPerUnit;           // one step of a unit each
-constexpr int kComputeThreads = 32 * kComputeWarps;    // 512
-constexpr int kThreads = kComputeThreads + 32;         // + the streaming warp
-constexpr int kMaxK = 16384;                           // ops::kFusedDecodeMaxK
-constexpr int kHeadDim = 128;                          // ops::kFusedDecodeHeadDim
+constexpr int kComputeWarps = kStepsPerUnit;         // one step of a unit each
+constexpr int kComputeThreads = 32 * kComputeWarps;  // 512
+constexpr int kThreads = kComputeThreads + 32;       // + the streaming warp
+constexpr int kMaxK = 16384;                         // ops::kFusedDecodeMaxK
+constexpr int kHeadDim = 128;                        // ops::kFusedDecodeHeadDim
 constexpr int kMaxStages = 10;
+/// Tiles of a residual product (o, down: x += W in) whose x rows a block reads before its
+/// products start, so that the tile's epilogue does not wait an L2 round trip (Llama-3-8B: 2).
+constexpr int kResidTiles = 4;
 
 /// Dynamic shared memory of a block with `stages` ring stages: the ring, the staged input (also
 /// the attention's per-warp accumulators), the tiles' partial sums (double buffered; also the
 /// attention's per-warp maxima and sums), the norm's per-warp sums, the input's group sums, the
-/// ring's barriers.
+/// residual rows of x read ahead, the ring's barriers.
 struct Smem {
   static constexpr std::size_t kXs = kMaxK * 2;
   static constexpr std::size_t kPartial = 2 * kComputeWarps * 16 * 4;
   static constexpr std::size_t kRed = kComputeWarps * 4;
   static constexpr std::size_t kGsum = kMaxK / kGroup * 4;
+  static constexpr std::size_t kResid = kResidTiles * 16 * 4;
   static constexpr std::size_t bytes(int stages) {
-    return static_cast<std::size_t>(stages) * kUnitBytes + kXs + kPartial + kRed + kGsum +
+    return static_cast<std::size_t>(stages) * kUnitBytes + kXs + kPartial + kRed + kGsum + kResid +
            2 * static_cast<std::size_t>(stages) * 8;
   }
 };
