@@ -55,6 +55,7 @@ std::string features_problem(const BlockFeatures& f, const ModelWeights& w) {
   if (w.norm_weight != ops::NormWeight::Plain) return "one-plus norm weights";
   if (f.attn_softcap > 0.0f) return "attention softcap";
   if (f.final_softcap > 0.0f) return "final logit softcap";
+  if (f.rope_layout != ops::RopeLayout::Neox) return "interleaved RoPE pairs";
   return "";
 }
 
@@ -184,8 +185,8 @@ FusedDecodeSetup setup_fused_decode(const FusedDecodeModel& m, const KvCache& ca
     // what the checks above let through, the model decodes op by op.
     if (e.kind() == ErrorKind::Allocation) {
       out.reason = std::string("no device memory for it: ") + e.what();
-    } else if (e.kind() == ErrorKind::Unsupported) {
-      out.reason = e.what();
+    } else if (e.kind() == ErrorKind::Unsupported || e.kind() == ErrorKind::InvalidArgument) {
+      out.reason = e.what();  // a shape the checks above let through (the op names it)
     } else {
       throw;
     }

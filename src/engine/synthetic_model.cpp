@@ -291,9 +291,10 @@ io::ModelConfig synthetic_config(std::string_view preset) {
     return c;
   }
   if (preset == "small-fused") {
-    // The smallest Llama shape the fused decode step runs (ops/fused_decode.h): head_dim 128,
-    // every product's k a multiple of 2,048 and n of 16, GQA groups of 4 (as Llama 3's).
-    io::ModelConfig c = llama_shape(2048, 2, 16, 4, 4096, 4096);
+    // A small Llama shape the fused decode step runs (ops/fused_decode.h): head_dim 128, every
+    // product's k a multiple of 2,048 and n of 16, GQA groups of 4 (as Llama 3's); the down
+    // projection's three units a tile take the step's pair-then-single path (Llama 3's has 7).
+    io::ModelConfig c = llama_shape(2048, 2, 16, 4, 6144, 4096);
     c.max_position_embeddings = 4096;
     c.rope.theta = 500000.0;
     c.rope_local = c.rope;

@@ -30,6 +30,16 @@ std::uint64_t address(const Buffer& b) {
   return reinterpret_cast<std::uint64_t>(b.raw_ptr());
 }
 
+// The kernel reads codes and scales by 16-byte bulk copies and vectors by 16-byte loads.
+void require_aligned16(const char* op, const std::string& name, const Buffer& b) {
+  if (address(b) % 16 != 0) {
+    throw Error(ErrorKind::InvalidArgument, std::string(op) + ": " + name +
+                                                " must start at a 16-byte boundary (a view at "
+                                                "byte offset " +
+                                                std::to_string(b.offset()) + ")");
+  }
+}
+
 // A matrix of the plan: fits the fused step, has the rows and columns the shape says, and its
 // unit scales are the right size.
 FusedDecodeMatrixRef checked_matrix(const std::string& name, const FusedDecodeMatrix& m,
@@ -48,6 +58,8 @@ FusedDecodeMatrixRef checked_matrix(const std::string& name, const FusedDecodeMa
                          std::to_string(fused_decode_scales_elems(n, k)) +
                          " elements (fused_decode_scales)");
   }
+  require_aligned16(kPlanOp, name + " codes", m.weight.packed);
+  require_aligned16(kPlanOp, name + " unit scales", m.unit_scales);
   return FusedDecodeMatrixRef{address(m.weight.packed), address(m.unit_scales), n, k};
 }
 
@@ -55,6 +67,7 @@ void check_vector(const std::string& name, const Buffer& b, std::int64_t n) {
   if (!b.valid() || b.dtype() != DType::BF16 || b.numel() != n) {
     invalid(kPlanOp, name + " must be bf16 with " + std::to_string(n) + " elements");
   }
+  require_aligned16(kPlanOp, name, b);
 }
 
 }  // namespace
@@ -68,6 +81,12 @@ FusedDecodePlan make_fused_decode_plan(Device& device, const FusedDecodeShape& s
                                        std::vector<FusedDecodeLayer> layers, FusedDecodeMatrix head,
                                        Buffer final_norm) {
   if (device.backend() != Backend::Cuda) unsupported("the fused decode step runs on CUDA only");
+  try {
+    device.kernels().get(kStepOp, Specialization());
+  } catch (const Error&) {
+    unsupported("the GPU is older than sm_90 (the step needs bulk copies and mbarriers)");
+  }
+  if (shape.rope_layout != RopeLayout::Neox) unsupported("interleaved RoPE pairs");
   const FusedDecodeShape& s = shape;
   if (s.hidden < 1 || s.n_heads < 1 || s.n_kv_heads < 1 || s.intermediate < 1 || s.vocab < 1) {
     invalid(kPlanOp, "every dimension of the shape must be positive");
@@ -111,9 +130,16 @@ FusedDecodePlan make_fused_decode_plan(Device& device, const FusedDecodeShape& s
       const Shape& cs = c->valid() ? c->shape() : Shape{};
       if (!c->valid() || c->dtype() != DType::BF16 || cs.size() != 3 || cs[0] != s.n_kv_heads ||
           cs[2] != s.head_dim) {
-        unsupported(at + "cache: must be bf16 [n_kv_heads, capacity, head_dim]");
+        unsupported(at + "cache: must be bf16 [" + std::to_string(s.n_kv_heads) + ", capacity, " +
+                    std::to_string(s.head_dim) + "], got " +
+                    (c->valid() ? std::string(dtype_name(c->dtype())) + " " + shape_to_string(cs)
+                                : std::string("no buffer")));
       }
-      if (capacity >= 0 && cs[1] != capacity) invalid(kPlanOp, at + "cache capacity differs");
+      if (capacity >= 0 && cs[1] != capacity) {
+        invalid(kPlanOp, at + "cache holds " + std::to_string(cs[1]) + " positions, layer 0's " +
+                             std::to_string(capacity));
+      }
+      require_aligned16(kPlanOp, at + "cache", *c);
       capacity = cs[1];
     }
     if (detail::overlap(L.k_cache, L.v_cache)) invalid(kPlanOp, at + "k and v caches overlap");
@@ -160,6 +186,7 @@ void fused_decode_step(CommandEncoder& enc, const FusedDecodePlan& plan, const B
                          std::to_string(plan.capacity()) + " positions");
   }
   if (detail::overlap(x, logits)) invalid(kStepOp, "x and logits overlap");
+  require_aligned16(kStepOp, "x", x);
   FusedDecodeParams p{};
   p.n_layers = plan.n_layers();
   p.hidden = s.hidden;
@@ -173,14 +200,16 @@ void fused_decode_step(CommandEncoder& enc, const FusedDecodePlan& plan, const B
   p.eps = s.rms_eps;
   p.attn_scale = attn_scale;
   p.rope_scale = rope_scale;
-  p.rope_neox = s.rope_layout == RopeLayout::Neox ? 1 : 0;
   const Kernel& kernel = enc.device().kernels().get(kStepOp, Specialization());
-  // The weights and caches are reached through the table: the plan keeps them alive, and the
-  // step is the only writer of the caches' row `position` while it runs.
+  // The caches are read and written through the table, where automatic barriers cannot see
+  // them: full barriers around the step order it after every earlier write of a cache (a
+  // prefill's append) and before every later read, also when a call is replayed as a graph.
+  enc.barrier();
   enc.dispatch(kernel,
                {Arg::in(plan.table_), Arg::inout(x), Arg::out(logits), Arg::inout(plan.workspace_),
                 Arg::in(inv_freq)},
                p, kStepOp);
+  enc.barrier();
 }
 
 }  // namespace mlxn::ops

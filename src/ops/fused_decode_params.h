@@ -49,7 +49,6 @@ struct FusedDecodeParams {
   float eps;
   float attn_scale;
   float rope_scale;
-  std::int32_t rope_neox;
 };
 
 // The workspace, in this order:

@@ -14,6 +14,7 @@
 
 #include "engine/decode_tiles.h"
 #include "engine/fused_decode_setup.h"
+#include "mlxn/core/counters.h"
 #include "mlxn/core/error.h"
 #include "mlxn/engine/model.h"
 #include "mlxn/engine/synthetic_model.h"
@@ -104,8 +105,8 @@ struct FusedPair {
   Model fused, per_op;
 };
 
-FusedPair fused_pair(Device& cuda, std::int64_t context) {
-  const io::ModelConfig c = synthetic_config("small-fused");
+FusedPair fused_pair(Device& cuda, std::int64_t context,
+                     const io::ModelConfig& c = synthetic_config("small-fused")) {
   ModelWeights w = make_synthetic_weights(c, SyntheticQuant::Mlx4, cuda, DType::BF16, 5);
   randomize_norms(w);
   ModelOptions o;
@@ -135,8 +136,10 @@ std::size_t argmax(const std::vector<float>& v) {
 
 // Feeds `steps` to both models one token at a time and compares each step's logits: both paths
 // keep bf16 activations and round at the same points, but sum in other orders, so they agree to
-// bf16 roundings that the layers carry on -- within 3% of the logits' range, and mostly on the
-// top token. Returns how many steps picked the same top token.
+// bf16 roundings that the layers carry on -- within 3% of the logits' range. The top tokens agree
+// too, unless the per-op logits hold a near-tie (random weights make many): the fused pick must
+// then be within 2% of the range of the per-op top, a bound the 3% one does not imply (that
+// allows 6%). Returns how many steps picked the very same token.
 int compare_steps(FusedPair& p, const std::vector<std::int32_t>& steps) {
   int same_top = 0;
   for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -149,8 +152,12 @@ int compare_steps(FusedPair& p, const std::vector<std::int32_t>& steps) {
       EXPECT_TRUE(std::isfinite(a[j])) << "step " << i << ", logit " << j;
       diff = std::max(diff, std::abs(a[j] - b[j]));
     }
-    EXPECT_LE(diff, 0.03f * max_abs(b) + 0.02f) << "step " << i;
-    same_top += argmax(a) == argmax(b) ? 1 : 0;
+    const float range = max_abs(b);
+    EXPECT_LE(diff, 0.03f * range + 0.02f) << "step " << i;
+    const std::size_t top_a = argmax(a), top_b = argmax(b);
+    EXPECT_LE(b[top_b] - b[top_a], 0.02f * range)
+        << "step " << i << ": fused picks " << top_a << ", per-op " << top_b;
+    same_top += top_a == top_b ? 1 : 0;
   }
   return same_top;
 }
@@ -166,15 +173,31 @@ TEST(FusedDecodeCuda, DecodeStepsMatchThePerOpPath) {
   const std::vector<std::int32_t> prompt = ids(37, 37);
   const std::vector<float> a = p.fused.forward(prompt), b = p.per_op.forward(prompt);
   EXPECT_LE(test::rel_l2(a, b), 1e-6);  // prefill runs op by op in both
-  EXPECT_GE(compare_steps(p, ids(20, 101)), 18);
 
-  // Greedy generation: the prefill's pick, then pipelined fused steps (two in flight).
-  const std::vector<std::int32_t> ga = p.fused.generate_greedy(prompt, 24);
-  const std::vector<std::int32_t> gb = p.per_op.generate_greedy(prompt, 24);
-  ASSERT_EQ(ga.size(), 24u);
-  ASSERT_EQ(gb.size(), 24u);
-  EXPECT_TRUE(std::equal(ga.begin(), ga.begin() + 8, gb.begin()))
-      << "the first 8 greedy tokens differ";
+  // The fused model's one-token call is a handful of dispatches (embedding, the step, the cast of
+  // the logits), the per-op model's some ten a layer: the comparison below compares two paths.
+  const auto dispatches = [](Model& m, std::int32_t id) {
+    const std::uint64_t before = counters::read().dispatches;
+    m.forward(std::vector<std::int32_t>{id});
+    return counters::read().dispatches - before;
+  };
+  EXPECT_LE(dispatches(p.fused, 3), 4u);
+  EXPECT_GE(dispatches(p.per_op, 3), 16u);
+  EXPECT_GE(compare_steps(p, ids(20, 101)), 10);  // most steps pick the very same token
+
+  // Greedy generation: the prefill's pick, then pipelined fused steps (two in flight). Each
+  // token must be the per-op model's pick on the same sequence, or within 2% of the range of it
+  // (random weights make near-ties, and one flipped pick changes every later token).
+  const std::vector<std::int32_t> greedy = p.fused.generate_greedy(prompt, 24);
+  ASSERT_EQ(greedy.size(), 24u);
+  p.per_op.reset();
+  std::vector<float> ref = p.per_op.forward(prompt);
+  for (std::size_t i = 0; i < greedy.size(); ++i) {
+    const auto pick = static_cast<std::size_t>(greedy[i]);
+    ASSERT_LT(pick, ref.size());
+    EXPECT_LE(ref[argmax(ref)] - ref[pick], 0.02f * max_abs(ref)) << "greedy token " << i;
+    if (i + 1 < greedy.size()) ref = p.per_op.forward(std::vector<std::int32_t>{greedy[i]});
+  }
 }
 
 // 700 cached positions: the attention phase splits them over many chunks and merges them.
@@ -187,7 +210,23 @@ TEST(FusedDecodeCuda, LongPromptAttentionSpansManyChunks) {
   const std::vector<std::int32_t> prompt = ids(700, 53);
   p.fused.forward(prompt);
   p.per_op.forward(prompt);
-  EXPECT_GE(compare_steps(p, ids(4, 7)), 3);
+  compare_steps(p, ids(6, 7));
+}
+
+// Eight KV heads for 16 query heads: groups of two, so half of each block's head registers
+// hold no head, and twice the attention items.
+TEST(FusedDecodeCuda, GroupsOfTwoQueryHeads) {
+  std::string reason;
+  std::optional<Device> cuda = test::open_cuda_or_reason(reason);
+  if (!cuda) GTEST_SKIP() << "no CUDA device: " << reason;
+  io::ModelConfig c = synthetic_config("small-fused");
+  c.n_kv_heads = 8;
+  FusedPair p = fused_pair(*cuda, 256, c);
+  ASSERT_EQ(p.fused.fused_decode_status(), "on");
+  const std::vector<std::int32_t> prompt = ids(150, 29);
+  p.fused.forward(prompt);
+  p.per_op.forward(prompt);
+  compare_steps(p, ids(8, 13));
 }
 
 // The last position of the context decodes fused; past it every entry point refuses, as op by

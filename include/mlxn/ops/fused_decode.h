@@ -10,7 +10,7 @@
 // What it runs (and so what a model must be for it, checked by make_fused_decode_plan):
 //   x: the embedded token (bf16). Per layer:
 //     qkv = W_qkv rms_norm(x, attn_norm)            (fused q/k/v rows, no bias)
-//     q, k = rope(q, k, position)  (Neox or interleaved pairs, rotary_dim == head_dim == 128)
+//     q, k = rope(q, k, position)  (Neox pairs, rotary_dim == head_dim == 128)
 //     cache[position] = k, v;  attn = softmax(q K^T * attn_scale) V   (GQA, full attention)
 //     x += W_o attn
 //     x += W_down (silu(g) * u),  [g; u] = W_gate_up rms_norm(x, ffn_norm)

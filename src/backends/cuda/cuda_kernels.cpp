@@ -35,7 +35,8 @@ void register_cuda_kernels(KernelRegistry& registry) {
   registry.register_factory("apply_penalties",
                             by_float_dtype([](DType d) { return penalties_configure(d); }));
   registry.register_factory("fused_decode_step", [](const Specialization&) -> const void* {
-    return entry_of(fused_decode_configure());  // bf16 only: nothing to specialize
+    const ConfigureFn fn = fused_decode_configure();  // bf16 only: nothing to specialize
+    return fn ? entry_of(fn) : nullptr;
   });
   registry.register_factory("cast", [](const Specialization& spec) -> const void* {
     const std::optional<DType> src = spec_float_dtype(spec, "src");

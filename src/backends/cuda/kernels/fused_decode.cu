@@ -197,15 +197,31 @@ __device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
                                unsigned long long* full, unsigned long long* empty) {
   int stage = 0;
   unsigned int phase = 0;
+  long long issued = 0;
+  // On abort: the block must not exit while bulk copies still write its shared memory, so wait
+  // for the last copy issued into each stage (the compute warps no longer consume them).
+  auto drain = [&] {
+    for (int s = 0; s < stages; ++s) {
+      if (s < stage) {
+        mbar_wait(&full[s], phase);
+      } else if (issued >= stages) {
+        mbar_wait(&full[s], phase ^ 1u);
+      }
+    }
+  };
   auto stream = [&](const Matrix& w) -> bool {
     const int tiles = w.n / 16, nk = w.k / kUnitCodes, steps = w.k / kStepCodes;
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
       for (int kk = 0; kk < nk; ++kk) {
         const int s = stage;
         while (!mbar_test(&empty[s], phase ^ 1u)) {
-          if (*c.abort_flag) return false;
+          if (*c.abort_flag) {
+            drain();
+            return false;
+          }
         }
         if (++stage == stages) stage = 0, phase ^= 1u;
+        ++issued;
         unsigned char* dst = ring + static_cast<size_t>(s) * kUnitBytes;
         mbar_expect(&full[s], kUnitBytes);
         bulk_copy(dst, w.codes + (static_cast<size_t>(tile) * steps + kk * kStepsPerUnit) * 1024,
@@ -236,6 +252,10 @@ __device__ __forceinline__ int ring_stages() {
 
 __global__ void __launch_bounds__(kThreads, 1)
     fused_decode_kernel(const __grid_constant__ DeviceArgs args) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  // Bulk copies and mbarriers are sm_90's; the registry offers this kernel only there.
+  __trap();
+#else
   extern __shared__ __align__(128) unsigned char smem[];
   __shared__ int abort_flag, last_block;
   const auto& p = params_as<ops::FusedDecodeParams>(args);
@@ -277,14 +297,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   pdl_wait();  // x (the embedding) and the caches are written by earlier kernels
 
-  if (load_acquire(counter(c, ops::kFdCounterPoisoned)) != 0) {
-    // An earlier launch stalled: its counters are not at zero, so no wait can be trusted.
-    if (threadIdx.x == 0) {
-      report_status(args, ops::kStatusFusedDecodeStalled, ~0ull);
-      abort_flag = 1;
-    }
-    return;
+  // An earlier launch stalled: its counters are not at zero, so no wait can be trusted. Thread 0
+  // reads the flag for the block (another block of this launch may set it at any time: warps
+  // reading it themselves could disagree and leave some waiting at a barrier forever).
+  if (threadIdx.x == 0) {
+    abort_flag = load_acquire(counter(c, ops::kFdCounterPoisoned)) != 0 ? 1 : 0;
+    if (abort_flag) report_status(args, ops::kStatusFusedDecodeStalled, ~0ull);
   }
+  compute_sync();
+  if (abort_flag) return;
 
   const ops::FusedDecodeWorkspace wl = ops::fused_decode_workspace(
       p.n_layers, p.n_heads, p.n_kv_heads, p.head_dim, p.intermediate, ops::kFdMaxBlocks);
@@ -325,7 +346,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       a.position = static_cast<int>(p.position);
       a.attn_scale = p.attn_scale;
       a.rope_scale = p.rope_scale;
-      a.neox = p.rope_neox != 0;
       for (int item = static_cast<int>(blockIdx.x); item < items; item += static_cast<int>(grid)) {
         const int h = item / n_chunks, ch = item % n_chunks;
         attention_item(a, h, ch, n_chunks, static_cast<int>(wl.max_chunks), partials,
@@ -380,6 +400,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (i != ops::kFdCounterPoisoned) *counter(c, i) = 0u;
     }
   }
+#endif
 }
 
 // Per device: SMs (one block each) and the stages that fit, and the kernel's shared-memory limit
@@ -420,7 +441,12 @@ LaunchConfig fused_decode_config(const DeviceArgs&) {
 }  // namespace
 
 ConfigureFn fused_decode_configure() {
-  return &fused_decode_config;
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+    return nullptr;
+  }
+  return major >= 9 ? &fused_decode_config : nullptr;  // bulk copies and mbarriers: sm_90+
 }
 
 }  // namespace mlxn::cuda

@@ -39,7 +39,6 @@ struct AttnStep {
   int n_heads, n_kv_heads, group;
   int position;  // the token's; the cache holds [0, position) before this step
   float attn_scale, rope_scale;
-  bool neox;
 };
 
 __device__ __forceinline__ void load4(const __nv_bfloat16* p, float (&f)[kElems]) {
@@ -55,29 +54,18 @@ __device__ __forceinline__ void store4(__nv_bfloat16* p, const float (&f)[kElems
 }
 
 /// Rotates a head's elements held by lane t (elements 4 t + e) and rounds them to bf16, as
-/// rope_kv_append.cu does: Neox pairs (i, i + 64) sit in lanes t and t ^ 16, interleaved pairs
-/// (2 i, 2 i + 1) inside a lane. All 32 lanes of the warp must call it.
+/// rope_kv_append.cu does for Neox pairs (i, i + 64), which sit in lanes t and t ^ 16 (the plan
+/// refuses the interleaved layout). All 32 lanes of the warp must call it.
 __device__ __forceinline__ void rope4(float (&x)[kElems], const float (&sn)[kElems],
-                                      const float (&cs)[kElems], int t, bool neox) {
-  if (neox) {
-    float other[kElems];
+                                      const float (&cs)[kElems], int t) {
+  float other[kElems];
 #pragma unroll
-    for (int e = 0; e < kElems; ++e) other[e] = __shfl_xor_sync(0xffffffffu, x[e], 16);
-    const bool low = t < 16;  // this lane holds u = i, its partner w = i + 64
+  for (int e = 0; e < kElems; ++e) other[e] = __shfl_xor_sync(0xffffffffu, x[e], 16);
+  const bool low = t < 16;  // this lane holds u = i, its partner w = i + 64
 #pragma unroll
-    for (int e = 0; e < kElems; ++e) {
-      x[e] = low ? x[e] * cs[e] - other[e] * sn[e] : x[e] * cs[e] + other[e] * sn[e];
-    }
-  } else {
-#pragma unroll
-    for (int j = 0; j < kElems / 2; ++j) {
-      const float u = x[2 * j], w = x[2 * j + 1];
-      x[2 * j] = u * cs[2 * j] - w * sn[2 * j];
-      x[2 * j + 1] = w * cs[2 * j] + u * sn[2 * j];
-    }
+  for (int e = 0; e < kElems; ++e) {
+    x[e] = round_bf16(low ? x[e] * cs[e] - other[e] * sn[e] : x[e] * cs[e] + other[e] * sn[e]);
   }
-#pragma unroll
-  for (int e = 0; e < kElems; ++e) x[e] = round_bf16(x[e]);
 }
 
 __device__ __forceinline__ float exp_from(float m, float big) {
@@ -100,7 +88,7 @@ __device__ __forceinline__ void attention_item(const AttnStep& a, int h, int c, 
   const float pf = static_cast<float>(a.position);
 #pragma unroll
   for (int e = 0; e < kElems; ++e) {
-    const int i = a.neox ? (d0 + e) % (kHeadDim / 2) : (d0 + e) / 2;
+    const int i = (d0 + e) % (kHeadDim / 2);
     rope_sin_cos(pf, a.inv_freq[i], a.rope_scale, sn[e], cs[e]);
   }
   const int h0 = h * a.group;
@@ -125,13 +113,13 @@ __device__ __forceinline__ void attention_item(const AttnStep& a, int h, int c, 
   unsigned int q[kMaxGroup][kElems / 2];
 #pragma unroll
   for (int g = 0; g < kMaxGroup; ++g) {
-    rope4(qf[g], sn, cs, t, a.neox);
+    rope4(qf[g], sn, cs, t);
 #pragma unroll
     for (int j = 0; j < kElems / 2; ++j) q[g][j] = pack_bf2(qf[g][2 * j], qf[g][2 * j + 1]);
   }
   if (c == n_chunks - 1) {
     if (appends) {
-      if (warp == 0) rope4(fresh, sn, cs, t, a.neox);
+      if (warp == 0) rope4(fresh, sn, cs, t);
       __nv_bfloat16* cache = warp == 0 ? a.k_cache : a.v_cache;
       store4(cache + (h * a.capacity + a.position) * kHeadDim + d0, fresh);
     }

@@ -50,7 +50,7 @@ struct Smem {
   }
 };
 static_assert(Smem::kXs >= 4 * kComputeWarps * kHeadDim * 4, "a pass of 4 heads' accumulators");
-static_assert(Smem::kPartial >= 2 * kComputeWarps * 8 * 4, "maxima and sums of 8 heads");
+static_assert(Smem::kPartial >= 2 * kComputeWarps * 4 * 4, "maxima and sums of 4 heads");
 
 /// The compute warps' barrier (not the streaming warp, which never joins one).
 __device__ __forceinline__ void compute_sync() {

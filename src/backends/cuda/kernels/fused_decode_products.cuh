@@ -74,9 +74,9 @@ __device__ __forceinline__ unsigned int pack_bf2(float lo, float hi) {
 __device__ __forceinline__ float round_bf16(float v) {
   return __bfloat162float(__float2bfloat16_rn(v));
 }
-/// silu(g) * u as the separate op computes it (ops::silu_mul): g / (1 + e^-g) in f32.
+/// silu(g) as ops::silu_mul computes it: g (1 / (1 + e^-g)) with the accurate expf.
 __device__ __forceinline__ float silu(float g) {
-  return g / (1.0f + __expf(-g));
+  return g * (1.0f / (1.0f + expf(-g)));
 }
 
 /// How a product's input is made from what the previous steps wrote.
