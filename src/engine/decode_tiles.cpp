@@ -71,15 +71,17 @@ int tile_weights_for_decode(ModelWeights& w, Device& device) {
     // one layer at a time bounds the extra memory to one layer's weights.
     enc.commit_and_wait();
   }
-  // A head tied to the embedding table is that table, which the row lookup reads.
-  const bool tied = w.embedding.quant && w.lm_head.quant.packed.valid() &&
-                    w.lm_head.quant.packed.same_storage(w.embedding.quant->packed);
-  if (!tied) {
+  if (!head_tied_to_embedding(w)) {
     CommandEncoder enc = device.command_encoder();
     count += tile(enc, device, w.lm_head) ? 1 : 0;
     enc.commit_and_wait();
   }
   return count;
+}
+
+bool head_tied_to_embedding(const ModelWeights& w) {
+  return w.embedding.quant && w.lm_head.quant.packed.valid() &&
+         w.lm_head.quant.packed.same_storage(w.embedding.quant->packed);
 }
 
 }  // namespace mlxn::engine::detail

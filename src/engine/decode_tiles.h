@@ -15,4 +15,8 @@ namespace mlxn::engine::detail {
 /// Returns the number of weights tiled.
 int tile_weights_for_decode(ModelWeights& w, Device& device);
 
+/// Whether the lm head is the quantized embedding table itself (tied weights), which the row
+/// lookup reads in MLX's order: neither tiled nor streamed by the fused decode step.
+bool head_tied_to_embedding(const ModelWeights& w);
+
 }  // namespace mlxn::engine::detail

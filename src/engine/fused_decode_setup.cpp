@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "decode_tiles.h"
 #include "mlxn/core/command_encoder.h"
 #include "mlxn/core/error.h"
 #include "mlxn/ops/quantized_matmul.h"
@@ -40,11 +41,6 @@ std::string norm_problem(const std::string& where, const Buffer& norm) {
   if (!norm.valid()) return where + ": missing";
   if (norm.dtype() != DType::BF16) return where + ": not bf16";
   return "";
-}
-
-bool tied_head(const ModelWeights& w) {
-  return w.embedding.quant && w.lm_head.quant.packed.valid() &&
-         w.lm_head.quant.packed.same_storage(w.embedding.quant->packed);
 }
 
 std::string features_problem(const BlockFeatures& f, const ModelWeights& w) {
@@ -136,7 +132,7 @@ std::string fused_decode_problem(const FusedDecodeModel& m) {
   }
   if (std::string p = norm_problem("final_norm", m.weights.final_norm); !p.empty()) return p;
   // A tied head is the embedding table, which keeps the row order for the lookup.
-  if (tied_head(m.weights)) return "head: tied to the embedding table";
+  if (head_tied_to_embedding(m.weights)) return "head: tied to the embedding table";
   return weight_problem("head", m.weights.lm_head);
 }
 

@@ -17,7 +17,9 @@ namespace {
 constexpr const char* kPlanOp = "make_fused_decode_plan";
 constexpr const char* kStepOp = "fused_decode_step";
 
-static_assert(kFdMaxBlocks == kFusedDecodeMaxBlocks);
+static_assert(kFdMaxBlocks == kFusedDecodeMaxBlocks && kFdUnitCodes == kFusedDecodeUnitCodes &&
+              kFdMaxK == kFusedDecodeMaxK && kFdHeadDim == kFusedDecodeHeadDim &&
+              kFdMaxGroup == kFusedDecodeMaxGroup);
 
 [[noreturn]] void unsupported(const std::string& what) {
   throw Error(ErrorKind::Unsupported, std::string(kPlanOp) + ": " + what);

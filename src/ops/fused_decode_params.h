@@ -59,8 +59,14 @@ struct FusedDecodeParams {
 //  partials: f32 [n_heads, max_chunks, head_dim + 2]: a chunk's max, sum and accumulator.
 //  rows: bf16 qkv [(n_heads + 2 n_kv_heads) head_dim], attn [n_heads head_dim],
 //    gate_up [2 intermediate], each at a 256-byte boundary.
-/// ops::kFusedDecodeMaxBlocks (the CUDA sources include no public header).
+/// ops::kFusedDecodeMaxBlocks, kFusedDecodeUnitCodes, kFusedDecodeMaxK, kFusedDecodeHeadDim and
+/// kFusedDecodeMaxGroup, for the CUDA sources (which include no public header); static_asserts in
+/// fused_decode.cpp and the kernels' headers keep the copies equal.
 inline constexpr std::int64_t kFdMaxBlocks = 256;
+inline constexpr std::int64_t kFdUnitCodes = 2048;
+inline constexpr std::int64_t kFdMaxK = 16384;
+inline constexpr std::int64_t kFdHeadDim = 128;
+inline constexpr std::int64_t kFdMaxGroup = 4;
 inline constexpr std::int64_t kFdCounterWords = 16;  // 64 bytes a counter
 inline constexpr std::int64_t kFdCounterExit = 0;
 inline constexpr std::int64_t kFdCounterPoisoned = 1;

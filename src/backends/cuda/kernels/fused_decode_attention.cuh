@@ -19,6 +19,7 @@ namespace mlxn::cuda::fd {
 
 /// Query heads a KV head may serve (the registers hold each one's slice of q and accumulator).
 constexpr int kMaxGroup = 4;
+static_assert(kMaxGroup == ops::kFdMaxGroup, "the plan's limit (mlxn/ops/fused_decode.h)");
 /// Positions a warp reads at a time, each K and V row straight into registers. Measured on the
 /// H100 (docs/perf.md, step 25): batches of four rows a warp through shared memory (cp.async) were
 /// 6% slower in decode, and the positions' loop is ~1 us of a layer at context 640; the step's

@@ -49,6 +49,9 @@ struct Smem {
            2 * static_cast<std::size_t>(stages) * 8;
   }
 };
+static_assert(kUnitCodes == ops::kFdUnitCodes && kMaxK == ops::kFdMaxK &&
+                  kHeadDim == ops::kFdHeadDim,
+              "the public limits (mlxn/ops/fused_decode.h)");
 static_assert(Smem::kXs >= 4 * kComputeWarps * kHeadDim * 4, "a pass of 4 heads' accumulators");
 static_assert(Smem::kPartial >= 2 * kComputeWarps * 4 * 4, "maxima and sums of 4 heads");
 
