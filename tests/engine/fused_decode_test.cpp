@@ -23,19 +23,12 @@
 namespace mlxn::engine {
 namespace {
 
-ModelOptions cpu_options() {
+// The status is decided at load: the default context and chunk are fine for a 2-layer model.
+TEST(FusedDecode, CpuModelsDecodeOpByOpAndSayWhy) {
   ModelOptions o;
   o.backend = Backend::Cpu;
-  o.context = 64;
-  o.prefill_chunk = 16;
-  return o;
-}
-
-TEST(FusedDecode, CpuModelsDecodeOpByOpAndSayWhy) {
-  EXPECT_EQ(
-      make_synthetic_model("tiny", SyntheticQuant::Mlx4, cpu_options(), 1).fused_decode_status(),
-      "off: backend is CPU");
-  ModelOptions o = cpu_options();
+  EXPECT_EQ(make_synthetic_model("tiny", SyntheticQuant::Mlx4, o, 1).fused_decode_status(),
+            "off: backend is CPU");
   o.fused_decode = false;
   EXPECT_EQ(make_synthetic_model("tiny", SyntheticQuant::Mlx4, o, 1).fused_decode_status(),
             "off: disabled by option");

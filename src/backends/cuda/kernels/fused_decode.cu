@@ -178,15 +178,15 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
 /// How a step's attention splits into items: each KV head's positions in `chunks` pieces, about
 /// one item a block, none empty.
 struct AttnSplit {
-  int kv_len, chunks, items;
+  int chunks, items;
 };
 __device__ __forceinline__ AttnSplit attention_split(const ops::FusedDecodeParams& p,
                                                      unsigned int grid) {
   AttnSplit s;
-  s.kv_len = static_cast<int>(p.position) + 1;
+  const int kv_len = static_cast<int>(p.position) + 1;
   const int n_kv = static_cast<int>(p.n_kv_heads);
   s.chunks = static_cast<int>(grid) / n_kv;
-  if (s.chunks > s.kv_len) s.chunks = s.kv_len;
+  if (s.chunks > kv_len) s.chunks = kv_len;
   if (s.chunks < 1) s.chunks = 1;
   s.items = s.chunks * n_kv;
   return s;

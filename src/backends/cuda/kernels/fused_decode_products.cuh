@@ -8,17 +8,9 @@
 
 #include "backends/cuda/kernels/fused_decode_layout.cuh"
 #include "backends/cuda/kernels/hopper_ptx.cuh"
+#include "backends/cuda/kernels/mlx4_codes.cuh"
 
 namespace mlxn::cuda::fd {
-
-/// Codes i and i + 4 of a word as the exact bf16 pair (128 + q_i, 128 + q_{i+4}): bf16 has unit
-/// spacing in [128, 256), so OR-ing a code into 0x4300's mantissa is exact.
-__device__ __forceinline__ unsigned int code_pair(unsigned int word, int shift) {
-  return ((word >> shift) & 0x000F000Fu) | 0x43004300u;
-}
-__device__ __forceinline__ unsigned int word_of(const uint4& v, int i) {
-  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
-}
 
 /// acc_a / acc_b (rows g, g + 8 of the tile) += step `s` of the unit against x, the unit's
 /// 2,048 input elements, each 8 stored in the order 0 4 1 5 2 6 3 7 (the mma's B fragment order:

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "backends/cuda/kernels/matmul_quant_formats.cuh"
+#include "backends/cuda/kernels/mlx4_codes.cuh"
 
 namespace mlxn::cuda::qmm {
 
@@ -117,11 +118,6 @@ __device__ __forceinline__ float lane_code(unsigned int word, int j, const CodeB
   } else {
     return __uint_as_float(__byte_perm(word, base.four, 0x7044u | (static_cast<unsigned>(j) << 8)));
   }
-}
-
-/// Word `i` of a 16-byte chunk.
-__device__ __forceinline__ unsigned int word_of(const uint4& q, int i) {
-  return i == 0 ? q.x : i == 1 ? q.y : i == 2 ? q.z : q.w;
 }
 
 /// d[r] += sum over the chunk of x_j * code_j (4 bits: the 0.5 + q/256 floats) for every row,

@@ -74,11 +74,6 @@ inline bool mlx_mma_matvec_eligible(const ops::QuantMatmulParams& p) {
          (p.group_size == 32 || p.group_size == 64 || p.group_size == 128);
 }
 
-/// Codes i and i + 4 of a word (i = shift / 4) as the bf16 pair (128 + q_i, 128 + q_{i+4}).
-__device__ __forceinline__ unsigned int code_pair(unsigned int word, int shift) {
-  return ((word >> shift) & 0x000F000Fu) | 0x43004300u;
-}
-
 /// The scales (or biases) of a lane's two C columns in one row, as loaded: 16-bit scales two to
 /// a word (the second 0 where the step has one group), f32 ones as two floats. Packing halves the
 /// registers a step in flight holds.
