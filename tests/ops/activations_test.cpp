@@ -180,9 +180,13 @@ std::string describe(Act a, DType dt, std::int64_t n, std::int64_t offset = 0) {
          (offset ? " offset=" + std::to_string(offset) : "");
 }
 
-// f32 outputs are one rounding (CPU) or a few ulps (CUDA libdevice) from the reference.
-double tolerance(DType dt) {
-  return test::dtype_tolerance(dt, 1e-6);
+// f32 outputs are one rounding (CPU) or a few ulps (CUDA libdevice) from the reference. The erf
+// gelus are the exception: erfc(z) at z = -x / sqrt(2) turns the f32 rounding of z (up to 6e-8
+// relative) into 2 z^2 times as much relative error in the result, ~2e-6 at x = -6, the inputs'
+// edge (seen on the H200: gelu_erf_mul f32, one element, 1.15e-6).
+double tolerance(DType dt, Act a) {
+  const bool erf = a == Act::GeluErf || a == Act::GeluErfMul;
+  return test::dtype_tolerance(dt, erf ? 4e-6 : 1e-6);
 }
 
 class ActivationsTest : public BackendTest {};
@@ -194,7 +198,8 @@ TEST_P(ActivationsTest, EveryActivationMatchesFloat64Reference) {
       for (std::int64_t n : kSizes) {
         SCOPED_TRACE(describe(a, dt, n));
         const ActInputs in = make_inputs(rng, a, dt, n);
-        EXPECT_LE(test::rel_l2(act_on(device(), a, dt, in), reference(a, in, dt)), tolerance(dt));
+        EXPECT_LE(test::rel_l2(act_on(device(), a, dt, in), reference(a, in, dt)),
+                  tolerance(dt, a));
       }
     }
   }
@@ -208,7 +213,7 @@ TEST_P(ActivationsTest, UnalignedViewsTakeTheScalarPath) {
         SCOPED_TRACE(describe(a, dt, 1027, offset));
         const ActInputs in = make_inputs(rng, a, dt, 1027);
         EXPECT_LE(test::rel_l2(act_on(device(), a, dt, in, offset), reference(a, in, dt)),
-                  tolerance(dt));
+                  tolerance(dt, a));
       }
     }
   }
@@ -228,7 +233,7 @@ TEST_P(ActivationsTest, OutMayAliasAnInput) {
     run_act(a, enc, x, up, out);
     enc.commit_and_wait();
     EXPECT_LE(test::rel_l2(test::download(out), reference(a, in, DType::BF16)),
-              tolerance(DType::BF16));
+              tolerance(DType::BF16, a));
   }
 }
 
@@ -275,7 +280,8 @@ TEST_F(ActivationsCudaTest, LargeSizesMatchCpu) {
         const ActInputs in = make_inputs(rng, a, dt, n);
         const auto want = act_on(cpu_, a, dt, in);
         const auto got = act_on(*cuda_, a, dt, in);
-        EXPECT_LE(test::rel_l2(got, std::vector<double>(want.begin(), want.end())), tolerance(dt));
+        EXPECT_LE(test::rel_l2(got, std::vector<double>(want.begin(), want.end())),
+                  tolerance(dt, a));
       }
     }
   }
