@@ -77,11 +77,12 @@ struct ModelArgs {
   std::optional<DType> dtype;
   std::optional<std::int64_t> context;
   std::optional<std::int64_t> prefill_chunk;
-  bool row_order_weights = false;  // ModelOptions::decode_tiles off
-  bool per_op_decode = false;      // ModelOptions::fused_decode off
+  bool row_order_weights = false;   // ModelOptions::decode_tiles off
+  bool per_op_decode = false;       // ModelOptions::fused_decode off
+  bool int8_decode_inputs = false;  // ModelOptions::fused_decode_inputs: one int8 plane
 
   /// Registers --model, --backend, --dtype, --prefill-chunk, --row-order-weights,
-  /// --per-op-decode, and --context when `with_context`.
+  /// --per-op-decode, --int8-decode-inputs, and --context when `with_context`.
   void add_to(OptionParser& parser, bool with_context);
   /// ModelOptions for these arguments (context: the given one, else `default_context`), with a
   /// progress bar on stderr for large models (progress_bar.h).

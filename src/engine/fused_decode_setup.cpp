@@ -136,8 +136,8 @@ std::string fused_decode_problem(const FusedDecodeModel& m) {
   return weight_problem("head", m.weights.lm_head);
 }
 
-FusedDecodeSetup setup_fused_decode(const FusedDecodeModel& m, const KvCache& cache,
-                                    Device& device) {
+FusedDecodeSetup setup_fused_decode(const FusedDecodeModel& m, const KvCache& cache, Device& device,
+                                    ops::FusedDecodeInputs inputs) {
   FusedDecodeSetup out;
   out.reason = fused_decode_problem(m);
   if (!out.reason.empty()) return out;
@@ -151,6 +151,7 @@ FusedDecodeSetup setup_fused_decode(const FusedDecodeModel& m, const KvCache& ca
   shape.vocab = c.vocab_size;
   shape.rms_eps = static_cast<float>(c.rms_norm_eps);
   shape.rope_layout = m.features.rope_layout;
+  shape.inputs = inputs;
   try {
     std::vector<ops::FusedDecodeLayer> layers;
     layers.reserve(m.weights.layers.size());

@@ -40,7 +40,7 @@ struct FusedDecodeSetup {
 /// weight (one command buffer a layer, as tile_weights_for_decode) and makes the plan over the
 /// weights and `cache`'s buffers. A device without room for the scales or the plan's workspace,
 /// or a plan the op refuses (Unsupported), gives a reason instead of an error.
-FusedDecodeSetup setup_fused_decode(const FusedDecodeModel& m, const KvCache& cache,
-                                    Device& device);
+FusedDecodeSetup setup_fused_decode(const FusedDecodeModel& m, const KvCache& cache, Device& device,
+                                    ops::FusedDecodeInputs inputs);
 
 }  // namespace mlxn::engine::detail

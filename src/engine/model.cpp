@@ -515,7 +515,7 @@ Model Model::finish(std::unique_ptr<Impl> impl, BlockFeatures features, DType ca
   if (options.fused_decode) {
     detail::FusedDecodeSetup setup = detail::setup_fused_decode(
         {config, m.features, m.device.backend(), m.dtype, cache_dtype, m.weights}, m.cache,
-        m.device);
+        m.device, options.fused_decode_inputs);
     m.fused = std::move(setup.plan);
     m.fused_status = m.fused.valid() ? "on" : "off: " + setup.reason;
   } else {

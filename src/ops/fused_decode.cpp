@@ -202,6 +202,7 @@ void fused_decode_step(CommandEncoder& enc, const FusedDecodePlan& plan, const B
   p.eps = s.rms_eps;
   p.attn_scale = attn_scale;
   p.rope_scale = rope_scale;
+  p.input_planes = s.inputs == FusedDecodeInputs::Int8 ? 1 : 2;
   const Kernel& kernel = enc.device().kernels().get(kStepOp, Specialization());
   // The caches are read and written through the table, where automatic barriers cannot see
   // them: full barriers around the step order it after every earlier write of a cache (a

@@ -14,11 +14,57 @@ __device__ __forceinline__ void compute_sync() {
   asm volatile("bar.sync 1, %0;" ::"n"(32 * kComputeWarps) : "memory");  // not the streaming warp
 }
 
-// The unit's arithmetic is the fused decode step's, whose unit layout this probe shares.
+// The unit's layout is the fused decode step's; its arithmetic is step 24's bf16 mma, which the
+// step replaced with an int8 one (docs/perf.md, step 26): this probe keeps measuring the bf16
+// arithmetic, so its unit step lives here.
+using mlxn::cuda::code_pair;
+using mlxn::cuda::word_of;
+using mlxn::cuda::fd::kStepCodes;
 using mlxn::cuda::fd::pack_bf2;
 using mlxn::cuda::fd::silu;
-using mlxn::cuda::fd::unit_step;
 using mlxn::cuda::fd::unpack_bf2;
+
+/// acc_a / acc_b (rows g, g + 8 of the tile) += step `s` of the unit against x, the unit's
+/// 2,048 input elements, each 8 stored in the order 0 4 1 5 2 6 3 7 (the mma's B fragment order:
+/// a lane's 16-byte load is its B registers for both halves of a word, with no permutes). gsum:
+/// the sums of x over the unit's 32 scale groups. Lane (g, t4) holds codes [32 t4, 32 t4 + 32) of
+/// its two rows; B's column j carries x only where its k lies in the step's group j, so C's
+/// columns 0 and 1 are the step's two groups and lanes with t4 == 0 own them (only their
+/// accumulators are ever non-zero). Over a group, x (s q + b) sums to s (C - 128 X) + b X.
+__device__ __forceinline__ void unit_step(const unsigned char* unit, const __nv_bfloat16* x,
+                                          const float* gsum, int s, int lane, float& acc_a,
+                                          float& acc_b) {
+  const int g = lane >> 2, t4 = lane & 3;
+  const uint4 qa = *reinterpret_cast<const uint4*>(unit + s * 1024 + 16 * lane);
+  const uint4 qb = *reinterpret_cast<const uint4*>(unit + s * 1024 + 512 + 16 * lane);
+  const bool xcol = g == (32 * t4) / kGroup;
+  const __nv_bfloat16* xt = x + s * kStepCodes + 32 * t4;
+  float c[2][4] = {};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const unsigned int wa = word_of(qa, i), wb = word_of(qb, i);
+    const uint4 xw = xcol ? *reinterpret_cast<const uint4*>(xt + 8 * i) : make_uint4(0, 0, 0, 0);
+    mma_bf16_16816(c[0], code_pair(wa, 0), code_pair(wb, 0), code_pair(wa, 4), code_pair(wb, 4),
+                   xw.x, xw.y);
+    mma_bf16_16816(c[1], code_pair(wa, 8), code_pair(wb, 8), code_pair(wa, 12), code_pair(wb, 12),
+                   xw.z, xw.w);
+  }
+  if (t4 == 0) {
+    const unsigned char* cols = unit + kCodeBytes + s * 128;
+    const uint2 ra = *reinterpret_cast<const uint2*>(cols + 8 * g);
+    const uint2 rb = *reinterpret_cast<const uint2*>(cols + 64 + 8 * g);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const float xsum = gsum[2 * s + j];
+      const float sa = __uint_as_float(j ? ra.x & 0xFFFF0000u : ra.x << 16);
+      const float ba = __uint_as_float(j ? ra.y & 0xFFFF0000u : ra.y << 16);
+      const float sb = __uint_as_float(j ? rb.x & 0xFFFF0000u : rb.x << 16);
+      const float bb = __uint_as_float(j ? rb.y & 0xFFFF0000u : rb.y << 16);
+      acc_a = fmaf(sa, fmaf(-128.0f, xsum, c[0][j] + c[1][j]), fmaf(ba, xsum, acc_a));
+      acc_b = fmaf(sb, fmaf(-128.0f, xsum, c[0][2 + j] + c[1][2 + j]), fmaf(bb, xsum, acc_b));
+    }
+  }
+}
 
 /// Cycles of one staging (read by thread 0 of a timed launch): until the inputs arrived and were
 /// transformed, the norm's reduction, and the stores with the group sums.

@@ -16,6 +16,7 @@
 #include "mlxn/engine/kv_cache.h"
 #include "mlxn/engine/model_weights.h"
 #include "mlxn/io/model_dir.h"
+#include "mlxn/ops/fused_decode.h"
 
 namespace mlxn::engine {
 
@@ -40,6 +41,9 @@ struct ModelOptions {
   /// Model::fused_decode_status() says whether it applies. false runs decode steps op by op (for
   /// side-by-side measurements).
   bool fused_decode = true;
+  /// How the fused step's products take their inputs (ops::FusedDecodeInputs): two int8 planes
+  /// (finer than bf16) by default, one plane for the last few percent of speed.
+  ops::FusedDecodeInputs fused_decode_inputs = ops::FusedDecodeInputs::Int8Pair;
   LoadProgress progress;
 };
 

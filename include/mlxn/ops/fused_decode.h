@@ -76,7 +76,22 @@ struct FusedDecodeLayer {
   Buffer k_cache, v_cache;     // bf16 [n_kv_heads, capacity, head_dim], head-major
 };
 
-/// The model's shape and constants.
+/// How the step's products take their inputs (docs/perf.md, issue 7, step 26). The products
+/// multiply on int8 tensor cores: each run of 32 input elements is scaled by its largest magnitude
+/// / 127 and rounded to int8.
+enum class FusedDecodeInputs {
+  /// One int8 plane (llama.cpp's q8 activations): the fastest (8B 4-bit on an H200: 492.5 tok/s
+  /// against 445.0); each element within 1/254 of its run's largest, several times the noise of
+  /// the per-op path's bf16 inputs (FusedDecodeCuda: 3.6-3.8x its logits' distance from an f32
+  /// reference).
+  Int8,
+  /// Two int8 planes, the second the first's rounding error quantized again: within 1/64,516 of
+  /// the run's largest, finer than bf16 (FusedDecodeCuda: 1.01-1.05x the per-op logits'
+  /// distance); one more mma and load a step. The default.
+  Int8Pair,
+};
+
+/// The model's shape and constants, and how the products take their inputs.
 struct FusedDecodeShape {
   std::int64_t hidden = 0;
   std::int64_t n_heads = 0;
@@ -86,6 +101,7 @@ struct FusedDecodeShape {
   std::int64_t vocab = 0;
   float rms_eps = 1e-5f;
   RopeLayout rope_layout = RopeLayout::Neox;
+  FusedDecodeInputs inputs = FusedDecodeInputs::Int8Pair;
 };
 
 /// Everything a fused step runs over: a device table of the layers' addresses and a workspace

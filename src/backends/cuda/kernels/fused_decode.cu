@@ -6,6 +6,8 @@
 //   per layer: qkv (rms_norm(x) in), attention (RoPE, cache append, split-KV partials, merge by
 //   the last block of each KV head), o (x += ...), gate_up (rms_norm(x) in), down (silu(g) u in,
 //   x += ...); then the head (rms_norm(x) in, logits out).
+// Each product stages its input quantized to int8, one plane or two (ops::FusedDecodeInputs: the
+// kernel's kPlanes), and multiplies on the int8 tensor cores (fused_decode_products.cuh).
 // A product's tiles (16 rows) go to blocks round robin (tile t to block t mod grid), so a block
 // reads the same rows of o and down, which add into x: the residual rows a block writes are its
 // own. Counters are u32 words in the workspace, each block adds 1 when it finished a product
@@ -101,12 +103,22 @@ struct RingCursor {
   unsigned int tiles_done = 0;
 };
 
+/// The staged input's carve-up of the `xs` region (Smem::kXs bytes): two planes of int8 values,
+/// then the runs' scales; the group sums have their own array.
+__device__ __forceinline__ StagedInput staged_input(void* xs, float* gsum) {
+  auto* bytes = static_cast<unsigned char*>(xs);
+  return StagedInput{reinterpret_cast<signed char*>(bytes),
+                     reinterpret_cast<signed char*>(bytes + kMaxK),
+                     reinterpret_cast<float*>(bytes + 2 * kMaxK), gsum};
+}
+
 /// One product: this block's tiles of W (in') into `out` (stored, or added into it: x += W in').
 /// The input must be ready (the caller waited) and is staged first.
+template <int kPlanes>
 __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfloat16* norm,
                         int in_kind, float eps, __nv_bfloat16* out, int out_kind, int stages,
                         unsigned char* ring, unsigned long long* full, unsigned long long* empty,
-                        __nv_bfloat16* xs, float* partial, float* red, float* gsum, float* resid,
+                        unsigned char* xs, float* partial, float* red, float* gsum, float* resid,
                         RingCursor& rc) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int tiles = w.n / 16, nk = w.k / kUnitCodes;
@@ -120,7 +132,8 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
         resid[j * 16 + threadIdx.x] = __bfloat162float(__ldcg(out + tile * 16 + threadIdx.x));
     }
   }
-  stage_input(in, norm, w.k, in_kind, eps, xs, red, gsum);
+  const StagedInput st = staged_input(xs, gsum);
+  stage_input<kPlanes>(in, norm, w.k, in_kind, eps, st, red);
   compute_sync();
   for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, ++rc.tiles_done) {
     // A warp takes its step of two units at once (separate accumulators): two independent mma
@@ -134,14 +147,18 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
       const int s1 = rc.stage;
       const unsigned int ph1 = rc.phase;
       if (two && ++rc.stage == stages) rc.stage = 0, rc.phase ^= 1u;
-      const __nv_bfloat16* xu = xs + kk * kUnitCodes;
-      const float* gu = gsum + kk * kUnitGroups;
+      const signed char* xu = st.xq + kk * kUnitCodes;
+      const signed char* xu2 = st.xq2 + kk * kUnitCodes;
+      const float* su = st.xscale + kk * kUnitRuns;
+      const float* gu = st.gsum + kk * kUnitGroups;
       mbar_wait(&full[s0], ph0);
       if (two) mbar_wait(&full[s1], ph1);
-      unit_step(ring + static_cast<size_t>(s0) * kUnitBytes, xu, gu, warp, lane, acc_a, acc_b);
+      unit_step<kPlanes>(ring + static_cast<size_t>(s0) * kUnitBytes, xu, xu2, su, gu, warp, lane,
+                         acc_a, acc_b);
       if (two) {
-        unit_step(ring + static_cast<size_t>(s1) * kUnitBytes, xu + kUnitCodes, gu + kUnitGroups,
-                  warp, lane, acc2_a, acc2_b);
+        unit_step<kPlanes>(ring + static_cast<size_t>(s1) * kUnitBytes, xu + kUnitCodes,
+                           xu2 + kUnitCodes, su + kUnitRuns, gu + kUnitGroups, warp, lane, acc2_a,
+                           acc2_b);
       }
       __syncwarp();
       if (lane == 0) {
@@ -149,13 +166,17 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
         if (two) mbar_arrive(&empty[s1]);
       }
     }
-    // Only lanes with t4 == 0 hold sums (unit_step); the tile's 16 warps add through shared
-    // memory, double-buffered by tile parity: the next tile writes the other half, and the one
-    // after waits behind the next tile's barrier, after these reads.
+    // Lanes t4 = 0 and 1 hold a group's sums each (unit_step): lane t4 = 0 adds its pair's. The
+    // tile's 16 warps then add through shared memory, double-buffered by tile parity: the next
+    // tile writes the other half, and the one after waits behind the next tile's barrier, after
+    // these reads.
+    float sum_a = acc_a + acc2_a, sum_b = acc_b + acc2_b;
+    sum_a += __shfl_xor_sync(0xffffffffu, sum_a, 1);
+    sum_b += __shfl_xor_sync(0xffffffffu, sum_b, 1);
     float* part = partial + (rc.tiles_done & 1u) * kComputeWarps * 16;
     if ((lane & 3) == 0) {
-      part[warp * 16 + (lane >> 2)] = acc_a + acc2_a;
-      part[warp * 16 + (lane >> 2) + 8] = acc_b + acc2_b;
+      part[warp * 16 + (lane >> 2)] = sum_a;
+      part[warp * 16 + (lane >> 2) + 8] = sum_b;
     }
     compute_sync();
     if (threadIdx.x < 16) {
@@ -250,6 +271,8 @@ __device__ __forceinline__ int ring_stages() {
   return static_cast<int>((bytes - Smem::bytes(0)) / (kUnitBytes + 16));
 }
 
+/// kPlanes: the products' int8 input planes (ops::FusedDecodeInputs).
+template <int kPlanes>
 __global__ void __launch_bounds__(kThreads, 1)
     fused_decode_kernel(const __grid_constant__ DeviceArgs args) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
@@ -261,8 +284,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto& p = params_as<ops::FusedDecodeParams>(args);
   const int stages = ring_stages();
   unsigned char* ring = smem;
-  auto* xs = reinterpret_cast<__nv_bfloat16*>(smem + static_cast<size_t>(stages) * kUnitBytes);
-  auto* partial = reinterpret_cast<float*>(xs + kMaxK);
+  unsigned char* xs = smem + static_cast<size_t>(stages) * kUnitBytes;  // staged inputs (Smem)
+  auto* partial = reinterpret_cast<float*>(xs + Smem::kXs);
   float* red = partial + 2 * kComputeWarps * 16;
   float* gsum = red + kComputeWarps;
   float* resid = gsum + kMaxK / kGroup;
@@ -327,8 +350,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     const ops::FusedDecodeLayerRef& L = c.layers[l];
     const long long prod0 = ops::kFdCounterProducts + 4LL * l;
     if (l > 0 && !wait_for(c, prod0 - 4 + kDown, grid, step_code(l, kQkv))) return;
-    product(matrix_of(L.qkv), x, reinterpret_cast<const __nv_bfloat16*>(L.attn_norm), kInRmsNorm,
-            p.eps, qkv, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, resid, rc);
+    product<kPlanes>(matrix_of(L.qkv), x, reinterpret_cast<const __nv_bfloat16*>(L.attn_norm),
+                     kInRmsNorm, p.eps, qkv, kOutStore, stages, ring, full, empty, xs, partial, red,
+                     gsum, resid, rc);
     count_in(c, prod0 + kQkv);
 
     // Attention: a block with an item waits for the whole q/k/v row; items go round robin.
@@ -365,28 +389,28 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
 
     if (!wait_for(c, wl.merged0 + l, static_cast<unsigned int>(n_kv), step_code(l, kO))) return;
-    product(matrix_of(L.o), attn, nullptr, kInPlain, p.eps, x, kOutResidual, stages, ring, full,
-            empty, xs, partial, red, gsum, resid, rc);
+    product<kPlanes>(matrix_of(L.o), attn, nullptr, kInPlain, p.eps, x, kOutResidual, stages, ring,
+                     full, empty, xs, partial, red, gsum, resid, rc);
     count_in(c, prod0 + kO);
 
     if (!wait_for(c, prod0 + kO, grid, step_code(l, kGateUp))) return;
-    product(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm), kInRmsNorm,
-            p.eps, gate_up, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, resid,
-            rc);
+    product<kPlanes>(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm),
+                     kInRmsNorm, p.eps, gate_up, kOutStore, stages, ring, full, empty, xs, partial,
+                     red, gsum, resid, rc);
     count_in(c, prod0 + kGateUp);
 
     if (!wait_for(c, prod0 + kGateUp, grid, step_code(l, kDown))) return;
-    product(matrix_of(L.down), gate_up, nullptr, kInSiluMul, p.eps, x, kOutResidual, stages, ring,
-            full, empty, xs, partial, red, gsum, resid, rc);
+    product<kPlanes>(matrix_of(L.down), gate_up, nullptr, kInSiluMul, p.eps, x, kOutResidual,
+                     stages, ring, full, empty, xs, partial, red, gsum, resid, rc);
     count_in(c, prod0 + kDown);
   }
 
   const long long last_down = ops::kFdCounterProducts + 4LL * (n_layers - 1) + kDown;
   if (!wait_for(c, last_down, grid, step_code(n_layers, 0))) return;
   pdl_trigger();  // every block is past its last wait: the next kernel may launch
-  product(matrix_of(c.head->head), x, reinterpret_cast<const __nv_bfloat16*>(c.head->final_norm),
-          kInRmsNorm, p.eps, logits, kOutStore, stages, ring, full, empty, xs, partial, red, gsum,
-          resid, rc);
+  product<kPlanes>(matrix_of(c.head->head), x,
+                   reinterpret_cast<const __nv_bfloat16*>(c.head->final_norm), kInRmsNorm, p.eps,
+                   logits, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, resid, rc);
 
   // The last block out zeroes the counters for the next launch (every other block is past its
   // last wait once it has counted itself in here).
@@ -423,18 +447,22 @@ DeviceShape device_shape() {
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     int s = kMaxStages;
     while (s > 2 && Smem::bytes(s) + 64 > static_cast<std::size_t>(optin)) --s;  // + static
-    cudaFuncSetAttribute(reinterpret_cast<const void*>(&fused_decode_kernel),
-                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(Smem::bytes(s)));
+    for (const void* f : {reinterpret_cast<const void*>(&fused_decode_kernel<1>),
+                          reinterpret_cast<const void*>(&fused_decode_kernel<2>)}) {
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(Smem::bytes(s)));
+    }
     d.stages = s;
     d.blocks = sms < ops::kFdMaxBlocks ? sms : static_cast<int>(ops::kFdMaxBlocks);
   }
   return d;
 }
 
-LaunchConfig fused_decode_config(const DeviceArgs&) {
+LaunchConfig fused_decode_config(const DeviceArgs& args) {
   const DeviceShape d = device_shape();
-  return {reinterpret_cast<const void*>(&fused_decode_kernel),
+  const bool pair = params_as<ops::FusedDecodeParams>(args).input_planes == 2;
+  return {pair ? reinterpret_cast<const void*>(&fused_decode_kernel<2>)
+               : reinterpret_cast<const void*>(&fused_decode_kernel<1>),
           dim3(static_cast<unsigned int>(d.blocks)), dim3(kThreads), Smem::bytes(d.stages), true};
 }
 

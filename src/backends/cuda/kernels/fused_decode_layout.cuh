@@ -18,6 +18,9 @@ namespace mlxn::cuda::fd {
 constexpr int kUnitCodes = 2048;
 constexpr int kGroup = 64;
 constexpr int kUnitGroups = kUnitCodes / kGroup;  // 32
+/// The staged input is quantized to int8 in runs of 32 elements, one scale a run.
+constexpr int kRun = 32;
+constexpr int kUnitRuns = kUnitCodes / kRun;  // 64
 constexpr int kStepCodes = 128;
 constexpr int kStepsPerUnit = kUnitCodes / kStepCodes;  // 16
 constexpr int kCodeBytes = 16 * kUnitCodes / 2;         // 16,384
@@ -34,12 +37,12 @@ constexpr int kMaxStages = 10;
 /// products start, so that the tile's epilogue does not wait an L2 round trip (Llama-3-8B: 2).
 constexpr int kResidTiles = 4;
 
-/// Dynamic shared memory of a block with `stages` ring stages: the ring, the staged input (also
-/// the attention's per-warp accumulators), the tiles' partial sums (double buffered; also the
-/// attention's per-warp maxima and sums), the norm's per-warp sums, the input's group sums, the
-/// residual rows of x read ahead, the ring's barriers.
+/// Dynamic shared memory of a block with `stages` ring stages: the ring, the staged input (two
+/// planes of int8 values, then the runs' scales; also the attention's per-warp accumulators), the
+/// tiles' partial sums (double buffered; also the attention's per-warp maxima and sums), the norm's
+/// per-warp sums, the input's group sums, the residual rows of x read ahead, the ring's barriers.
 struct Smem {
-  static constexpr std::size_t kXs = kMaxK * 2;
+  static constexpr std::size_t kXs = kMaxK * 2 + kMaxK / kRun * 4;
   static constexpr std::size_t kPartial = 2 * kComputeWarps * 16 * 4;
   static constexpr std::size_t kRed = kComputeWarps * 4;
   static constexpr std::size_t kGsum = kMaxK / kGroup * 4;
@@ -53,6 +56,7 @@ static_assert(kUnitCodes == ops::kFdUnitCodes && kMaxK == ops::kFdMaxK &&
                   kHeadDim == ops::kFdHeadDim,
               "the public limits (mlxn/ops/fused_decode.h)");
 static_assert(Smem::kXs >= 4 * kComputeWarps * kHeadDim * 4, "a pass of 4 heads' accumulators");
+static_assert(Smem::bytes(kMaxStages) + 128 <= 227 * 1024, "ten stages fit an sm_90 block");
 static_assert(Smem::kPartial >= 2 * kComputeWarps * 4 * 4, "maxima and sums of 4 heads");
 
 /// The compute warps' barrier (not the streaming warp, which never joins one).

@@ -1,7 +1,8 @@
 // The fused decode step's mat-vec work: staging a product's input in shared memory (once a
-// product, each block the whole input) and multiplying one 128-code step of a unit on the tensor
-// cores. The design and its measurements: docs/perf.md, issue 7, step 24
-// (tools/decode_stream_probe is the same arithmetic on a synthetic chain).
+// product, each block the whole input, quantized to int8) and multiplying one 128-code step of a
+// unit on the tensor cores (int8 mma). The design and its measurements: docs/perf.md, issue 7,
+// steps 24 and 26 (tools/decode_stream_probe measures step 24's bf16 arithmetic on a synthetic
+// chain).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -12,45 +13,75 @@
 
 namespace mlxn::cuda::fd {
 
-/// acc_a / acc_b (rows g, g + 8 of the tile) += step `s` of the unit against x, the unit's
-/// 2,048 input elements, each 8 stored in the order 0 4 1 5 2 6 3 7 (the mma's B fragment order:
-/// a lane's 16-byte load is its B registers for both halves of a word, with no permutes). gsum:
-/// the sums of x over the unit's 32 scale groups. Lane (g, t4) holds codes [32 t4, 32 t4 + 32) of
-/// its two rows; B's column j carries x only where its k lies in the step's group j, so C's
-/// columns 0 and 1 are the step's two groups and lanes with t4 == 0 own them (only their
-/// accumulators are ever non-zero). Over a group, x (s q + b) sums to s (C - 128 X) + b X.
-__device__ __forceinline__ void unit_step(const unsigned char* unit, const __nv_bfloat16* x,
+/// acc (rows g, g + 8 of the tile) += step `s` of the unit against the input quantized to int8
+/// (stage_input): xq holds the unit's 2,048 codes' inputs, each 8 as the bytes 0 2 4 6 1 3 5 7,
+/// xscale the scale of each run of 32 (x ~ xscale xq), gsum the sums of x over the unit's 32
+/// scale groups. With kPlanes == 2, xq2 holds the first plane's rounding error in units of
+/// xscale / 254 (x ~ xscale (xq + xq2 / 254)).
+/// Lane (g, t4) holds codes [32 t4, 32 t4 + 32) of its two rows, 4 words: word i's low nibbles
+/// (codes 0 2 4 6) and high nibbles (1 3 5 7) are, as int8 0..15, the A slots of mma i that the
+/// input's bytes face in B. B's column j carries run j's input (lanes with g == t4) and zeros
+/// elsewhere, so C's column j is run j's exact integer dot; lane t4 < 2 owns runs 2 t4 and
+/// 2 t4 + 1, the step's scale group t4. Over a group, x (s q + b) sums to
+/// s (sx_0 C_0 + sx_1 C_1) + b X. Sums land in lanes t4 = 0 and 1 (the caller adds the pair).
+/// Against the bf16 mma (step 24), a word takes 3 instructions instead of 7 and a plane 4 mmas a
+/// step instead of 8 (docs/perf.md, step 26).
+template <int kPlanes>
+__device__ __forceinline__ void unit_step(const unsigned char* unit, const signed char* xq,
+                                          const signed char* xq2, const float* xscale,
                                           const float* gsum, int s, int lane, float& acc_a,
                                           float& acc_b) {
+  static_assert(kPlanes == 1 || kPlanes == 2, "one or two int8 planes");
   const int g = lane >> 2, t4 = lane & 3;
   const uint4 qa = *reinterpret_cast<const uint4*>(unit + s * 1024 + 16 * lane);
   const uint4 qb = *reinterpret_cast<const uint4*>(unit + s * 1024 + 512 + 16 * lane);
-  const bool xcol = g == (32 * t4) / kGroup;
-  const __nv_bfloat16* xt = x + s * kStepCodes + 32 * t4;
-  float c[2][4] = {};
+  const bool xcol = g == t4;
+  const int off = s * kStepCodes + 32 * t4;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  uint4 x[kPlanes][2];
+#pragma unroll
+  for (int p = 0; p < kPlanes; ++p) {
+    const signed char* xt = (p == 0 ? xq : xq2) + off;
+    x[p][0] = xcol ? *reinterpret_cast<const uint4*>(xt) : zero;
+    x[p][1] = xcol ? *reinterpret_cast<const uint4*>(xt + 16) : zero;
+  }
+  // Two accumulator chains, so that a step's mmas need not all wait for each other: one plane
+  // each, or (one plane) words 0 2 and 1 3.
+  int c[2][4] = {};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const unsigned int wa = word_of(qa, i), wb = word_of(qb, i);
-    const uint4 xw = xcol ? *reinterpret_cast<const uint4*>(xt + 8 * i) : make_uint4(0, 0, 0, 0);
-    mma_bf16_16816(c[0], code_pair(wa, 0), code_pair(wb, 0), code_pair(wa, 4), code_pair(wb, 4),
-                   xw.x, xw.y);
-    mma_bf16_16816(c[1], code_pair(wa, 8), code_pair(wb, 8), code_pair(wa, 12), code_pair(wb, 12),
-                   xw.z, xw.w);
+    const unsigned int a0 = wa & 0x0F0F0F0Fu, a1 = wb & 0x0F0F0F0Fu;
+    const unsigned int a2 = (wa >> 4) & 0x0F0F0F0Fu, a3 = (wb >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+    for (int p = 0; p < kPlanes; ++p) {
+      const uint4& xw = x[p][i >> 1];
+      mma_s8_16832(c[kPlanes == 2 ? p : (i & 1)], a0, a1, a2, a3, (i & 1) ? xw.z : xw.x,
+                   (i & 1) ? xw.w : xw.y);
+    }
   }
-  if (t4 == 0) {
+  if (t4 < 2) {
+    // Each run's integer dot, exact in float: |C| <= 15 x 127 x 32 a plane, and 254 C_1 + C_2
+    // stays below 2^24.
+    int d[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) d[j] = kPlanes == 2 ? c[0][j] * 254 + c[1][j] : c[0][j] + c[1][j];
     const unsigned char* cols = unit + kCodeBytes + s * 128;
     const uint2 ra = *reinterpret_cast<const uint2*>(cols + 8 * g);
     const uint2 rb = *reinterpret_cast<const uint2*>(cols + 64 + 8 * g);
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const float xsum = gsum[2 * s + j];
-      const float sa = __uint_as_float(j ? ra.x & 0xFFFF0000u : ra.x << 16);
-      const float ba = __uint_as_float(j ? ra.y & 0xFFFF0000u : ra.y << 16);
-      const float sb = __uint_as_float(j ? rb.x & 0xFFFF0000u : rb.x << 16);
-      const float bb = __uint_as_float(j ? rb.y & 0xFFFF0000u : rb.y << 16);
-      acc_a = fmaf(sa, fmaf(-128.0f, xsum, c[0][j] + c[1][j]), fmaf(ba, xsum, acc_a));
-      acc_b = fmaf(sb, fmaf(-128.0f, xsum, c[0][2 + j] + c[1][2 + j]), fmaf(bb, xsum, acc_b));
-    }
+    const float2 sx = *reinterpret_cast<const float2*>(xscale + 4 * s + 2 * t4);
+    const float xsum = gsum[2 * s + t4];
+    // Group t4's scale and bias of each row: the high bf16 of the word for group 1.
+    const float sa = __uint_as_float(t4 ? ra.x & 0xFFFF0000u : ra.x << 16);
+    const float ba = __uint_as_float(t4 ? ra.y & 0xFFFF0000u : ra.y << 16);
+    const float sb = __uint_as_float(t4 ? rb.x & 0xFFFF0000u : rb.x << 16);
+    const float bb = __uint_as_float(t4 ? rb.y & 0xFFFF0000u : rb.y << 16);
+    const float unit_scale = kPlanes == 2 ? 1.0f / 254.0f : 1.0f;
+    const float sx0 = sx.x * unit_scale, sx1 = sx.y * unit_scale;
+    const float da = fmaf(sx0, static_cast<float>(d[0]), sx1 * static_cast<float>(d[1]));
+    const float db = fmaf(sx0, static_cast<float>(d[2]), sx1 * static_cast<float>(d[3]));
+    acc_a = fmaf(sa, da, fmaf(ba, xsum, acc_a));
+    acc_b = fmaf(sb, db, fmaf(bb, xsum, acc_b));
   }
 }
 
@@ -78,15 +109,36 @@ enum InputKind : int {
   kInSiluMul = 2,  // silu(gate) * up, rounded to bf16: gate is in[0, k), up in[k, 2k)
 };
 
-/// Stages the product's input (k elements; transformed by `kind`) in shared memory in the B
-/// fragment order, and the sums of the staged (rounded) values over each group of 64. Every
-/// thread requests all of its 16-byte pieces before using any, so staging costs one L2 round
-/// trip; the pieces stay in registers as words (cast to bf16 pairs through a pointer they went to
-/// local memory: docs/perf.md, step 24). Inputs written earlier in this launch by other blocks
-/// are read through L2 (__ldcg), never a possibly stale L1 line.
+/// Four floats rounded to int8 in one word, the first in the low byte.
+__device__ __forceinline__ unsigned int pack_s8(float a, float b, float c, float d) {
+  return (static_cast<unsigned int>(__float2int_rn(a)) & 0xFFu) |
+         ((static_cast<unsigned int>(__float2int_rn(b)) & 0xFFu) << 8) |
+         ((static_cast<unsigned int>(__float2int_rn(c)) & 0xFFu) << 16) |
+         (static_cast<unsigned int>(__float2int_rn(d)) << 24);
+}
+
+/// Where a product's staged input lives in shared memory (the `xs` carve-up: two planes of kMaxK
+/// int8 values, then the runs' scales).
+struct StagedInput {
+  signed char* xq;   // [k]: each 8 elements as the bytes 0 2 4 6 1 3 5 7
+  signed char* xq2;  // [k]: the second plane (two-plane inputs), in the same order
+  float* xscale;     // [k / 32]: x ~ xscale[run] (xq + xq2 / 254)
+  float* gsum;       // [k / 64]: the sums of the staged (bf16-rounded) x over each scale group
+};
+
+/// Stages the product's input (k elements; transformed by `kind` and rounded to bf16 as the
+/// per-op path rounds it) in shared memory quantized to int8 for unit_step: each run of 32
+/// elements scaled by its largest magnitude / 127 (as llama.cpp's q8 activations, at 32 a block)
+/// and, with kPlanes == 2, the rounding error of that quantized again in steps of 1/254 of the
+/// scale; with the exact sums of the bf16 values over each group of 64. Every thread requests all
+/// of its 16-byte pieces before using any, so staging costs one L2 round trip; the pieces stay in
+/// registers as words (cast to bf16 pairs through a pointer they went to local memory:
+/// docs/perf.md, step 24). Inputs written earlier in this launch by other blocks are read
+/// through L2 (__ldcg), never a possibly stale L1 line.
+template <int kPlanes>
 __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_bfloat16* weight,
-                                            int k, int kind, float eps, __nv_bfloat16* xs,
-                                            float* red, float* gsum) {
+                                            int k, int kind, float eps, const StagedInput& st,
+                                            float* red) {
   constexpr int kPer = (kMaxK / 8 + kComputeThreads - 1) / kComputeThreads;  // pieces a thread
   const int t = threadIdx.x, pieces = k / 8;
   const auto* src = reinterpret_cast<const uint4*>(in);
@@ -131,9 +183,8 @@ __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = t + j * kComputeThreads;
-    uint4 v = a[j];
+    unsigned int w[4] = {a[j].x, a[j].y, a[j].z, a[j].w};
     if (kind == kInRmsNorm) {
-      unsigned int w[4] = {v.x, v.y, v.z, v.w};
       const unsigned int g[4] = {b[j].x, b[j].y, b[j].z, b[j].w};
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
@@ -141,24 +192,39 @@ __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_
         const float2 s = unpack_bf2(g[e]);
         w[e] = pack_bf2(f.x * inv * s.x, f.y * inv * s.y);
       }
-      v = make_uint4(w[0], w[1], w[2], w[3]);
     }
-    // Group sums of the staged x: a group is 8 pieces, held by 8 consecutive lanes.
-    float sum = 0.0f;
-    {
-      const unsigned int w[4] = {v.x, v.y, v.z, v.w};
+    // The piece's 8 values; its group's sum (8 pieces, 8 consecutive lanes) and its run's
+    // largest magnitude (4 pieces).
+    float f[8];
+    float sum = 0.0f, amax = 0.0f;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float2 f = unpack_bf2(w[e]);
-        sum += f.x + f.y;
-      }
+    for (int e = 0; e < 4; ++e) {
+      const float2 v = unpack_bf2(w[e]);
+      f[2 * e] = v.x;
+      f[2 * e + 1] = v.y;
+      sum += v.x + v.y;
+      amax = fmaxf(amax, fmaxf(fabsf(v.x), fabsf(v.y)));
     }
+    for (int o = 1; o < 4; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     for (int o = 1; o < 8; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float q = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const float sx = amax * (1.0f / 127.0f);
     if (i < pieces) {
-      reinterpret_cast<uint4*>(xs)[i] =
-          make_uint4(__byte_perm(v.x, v.z, 0x5410u), __byte_perm(v.x, v.z, 0x7632u),
-                     __byte_perm(v.y, v.w, 0x5410u), __byte_perm(v.y, v.w, 0x7632u));
-      if ((i & 7) == 0) gsum[i >> 3] = sum;
+      float v[8], r[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        v[e] = rintf(f[e] * q);
+        // The first plane's error in steps of sx / 254: |f q - v| <= 1/2, so within +-127.
+        r[e] = fminf(fmaxf(rintf((f[e] - v[e] * sx) * q * 254.0f), -127.0f), 127.0f);
+      }
+      reinterpret_cast<uint2*>(st.xq)[i] =
+          make_uint2(pack_s8(v[0], v[2], v[4], v[6]), pack_s8(v[1], v[3], v[5], v[7]));
+      if (kPlanes == 2) {
+        reinterpret_cast<uint2*>(st.xq2)[i] =
+            make_uint2(pack_s8(r[0], r[2], r[4], r[6]), pack_s8(r[1], r[3], r[5], r[7]));
+      }
+      if ((i & 3) == 0) st.xscale[i >> 2] = sx;
+      if ((i & 7) == 0) st.gsum[i >> 3] = sum;
     }
   }
 }

@@ -1,7 +1,7 @@
 // The Hopper (sm_90) instructions the streaming kernels use, one wrapper each: mbarriers, bulk
 // copies into shared memory, acquire/release accesses for completion counters, the global timer,
-// and the bf16 tensor-core mma. Shared by the fused decode step, the MLX mma mat-vec and the
-// decode-stream probe (tools/decode_stream_probe), so each instruction is written once.
+// and the bf16 and int8 tensor-core mmas. Shared by the fused decode step, the MLX mma mat-vec and
+// the decode-stream probe (tools/decode_stream_probe), so each instruction is written once.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -96,6 +96,18 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], unsigned int a0, u
   asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
       "{%8, %9}, {%0, %1, %2, %3};"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/// d += a (16 x 32 int8: a0 / a2 row g, a1 / a3 row g + 8; a0 / a1 k slots 4 t4 + {0..3}, a2 / a3
+/// 16 + 4 t4 + {0..3}) times b (32 x 8 int8: b0 k slots 4 t4 + {0..3}, b1 16 + 4 t4 + {0..3},
+/// column g), exact int32 accumulate; d0 / d1 row g, d2 / d3 row g + 8, columns 2 t4 + {0, 1}.
+__device__ __forceinline__ void mma_s8_16832(int (&d)[4], unsigned int a0, unsigned int a1,
+                                             unsigned int a2, unsigned int a3, unsigned int b0,
+                                             unsigned int b1) {
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
