@@ -166,7 +166,8 @@ std::string model_args_help(const std::string& context_line) {
       "  --per-op-decode       run decode steps op by op instead of the fused decode step (for\n"
       "                        side-by-side measurements)\n"
       "  --int8-decode-inputs  the fused decode step's products take their inputs as one int8\n"
-      "                        plane (faster, ~5x bf16's rounding noise) instead of two\n";
+      "                        plane (faster; several times bf16's rounding noise) instead of "
+      "two\n";
   if (!context_line.empty()) s += context_line;
   return s;
 }

@@ -225,7 +225,9 @@ int run(const Options& o) {
     j["pipelined_decode"] = !o.sync_decode;
     j["decode_tiles"] = holds_decode_tiles(model.weights());
     j["fused_decode"] = model.fused_decode_status();
-    j["fused_decode_inputs"] = o.model.int8_decode_inputs ? "int8" : "int8 pair";
+    if (model.fused_decode_status() == "on") {
+      j["fused_decode_inputs"] = o.model.int8_decode_inputs ? "int8" : "int8 pair";
+    }
     j["prefill_tok_s"] = median(prefill);
     j["decode_tok_s"] = median(decode);
     j["ttft_ms"] = median(ttft);

@@ -79,12 +79,19 @@ std::size_t FusedDecodePlan::bytes() const {
          (workspace_.valid() ? workspace_.size_bytes() : 0);
 }
 
+namespace {
+// The step's kernel: one a count of int8 input planes (the products' inputs).
+Specialization step_kernel(FusedDecodeInputs inputs) {
+  return Specialization().set("planes", inputs == FusedDecodeInputs::Int8 ? 1 : 2);
+}
+}  // namespace
+
 FusedDecodePlan make_fused_decode_plan(Device& device, const FusedDecodeShape& shape,
                                        std::vector<FusedDecodeLayer> layers, FusedDecodeMatrix head,
                                        Buffer final_norm) {
   if (device.backend() != Backend::Cuda) unsupported("the fused decode step runs on CUDA only");
   try {
-    device.kernels().get(kStepOp, Specialization());
+    device.kernels().get(kStepOp, step_kernel(shape.inputs));
   } catch (const Error&) {
     unsupported("the GPU is older than sm_90 (the step needs bulk copies and mbarriers)");
   }
@@ -202,8 +209,7 @@ void fused_decode_step(CommandEncoder& enc, const FusedDecodePlan& plan, const B
   p.eps = s.rms_eps;
   p.attn_scale = attn_scale;
   p.rope_scale = rope_scale;
-  p.input_planes = s.inputs == FusedDecodeInputs::Int8 ? 1 : 2;
-  const Kernel& kernel = enc.device().kernels().get(kStepOp, Specialization());
+  const Kernel& kernel = enc.device().kernels().get(kStepOp, step_kernel(s.inputs));
   // The caches are read and written through the table, where automatic barriers cannot see
   // them: full barriers around the step order it after every earlier write of a cache (a
   // prefill's append) and before every later read, also when a call is replayed as a graph.

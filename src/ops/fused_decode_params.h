@@ -49,7 +49,6 @@ struct FusedDecodeParams {
   float eps;
   float attn_scale;
   float rope_scale;
-  std::int32_t input_planes;  // 1: FusedDecodeInputs::Int8, 2: Int8Pair
 };
 
 // The workspace, in this order:

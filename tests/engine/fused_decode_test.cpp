@@ -1,7 +1,9 @@
 // The fused decode step in the engine (ModelOptions::fused_decode, engine/fused_decode_setup.h):
 // which models run it and why the others do not, and on CUDA that a model running it decodes
-// what the same model decodes op by op -- single steps, greedy generation (pipelined steps), a
-// prompt whose attention spans many split-KV chunks, and a full context.
+// what the same model decodes op by op -- each step's logits as close to an f32 reference as the
+// per-op path's (within the noise of the products' int8 inputs), greedy generation (pipelined
+// steps), a prompt whose attention spans many split-KV chunks, one int8 input plane, and a full
+// context.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -149,20 +151,22 @@ std::size_t argmax(const std::vector<float>& v) {
 // How far the fused logits may be from the f32 reference, in multiples of the per-op (bf16)
 // path's distance. The fused step's products take their inputs quantized to int8 in runs of 32
 // (docs/perf.md, step 26) where the per-op path takes them rounded to bf16; both paths share
-// every other rounding. Per element, one int8 plane's error is up to amax / 254 of the run,
-// bf16's up to |x| / 512: for runs of Gaussian-like values (amax ~ 2.5 rms) that is ~5x bf16's
-// noise, for silu(gate) up's heavier tails up to ~8x, so the fused error may be up to
-// sqrt(1 + 8^2) ~ 8x the per-op one. Two planes are within amax / 64,516, far below bf16's
-// rounding: the fused path is then as close to the reference as the per-op path, up to the
-// order of its sums (1.5x).
+// every other rounding. Per element, one int8 plane moves a value by up to amax / 254 of its
+// run, bf16 by up to |x| / 256 (less on average over the mantissa): for runs of Gaussian-like
+// values (amax ~ 2.5 rms) that is ~3x bf16's noise, more for silu(gate) up's heavier tails
+// (measured on the H200: 3.6-4.9x); the bound is 8x. Two planes move a value by up to
+// amax / 64,516, far below bf16's rounding: the fused path is then as close to the reference as
+// the per-op path, up to the order of its sums (measured 1.01-1.06x; the bound is 1.5x).
 double noise_factor(ops::FusedDecodeInputs inputs) {
   return inputs == ops::FusedDecodeInputs::Int8 ? 8.0 : 1.5;
 }
 
 // Feeds `steps` to the three models one token at a time and compares each step's logits with
-// the f32 reference: the fused path's distance from it (the whole vector's relative L2 error, and
-// the largest difference) within noise_factor times the per-op path's, plus 0.5% of the
-// logits' range for steps where the per-op path happens to land very close. The top tokens
+// the f32 reference: the fused path's distance from it within noise_factor times the per-op
+// path's, for the whole vector's relative L2 error (plus 0.002) and for the largest difference
+// (plus 0.5% of the logits' range), the additions for steps where the per-op path happens to land
+// very close. (The per-op distance is ~0.012 rel. L2 here: one plane, 0.028-0.045, fails the
+// two-plane bound.) The top tokens
 // agree too, unless the per-op logits hold a near-tie (random weights make many): the fused pick
 // must then be within 2% of the range of the per-op top. Returns how many steps picked the very
 // same token as the per-op path.
@@ -170,7 +174,7 @@ int compare_steps(FusedPair& p, const std::vector<std::int32_t>& steps,
                   ops::FusedDecodeInputs inputs = ops::FusedDecodeInputs::Int8Pair) {
   const double factor = noise_factor(inputs);
   int same_top = 0;
-  double worst_ratio = 0.0;
+  double worst_ratio = 0.0, worst_l2 = 0.0, worst_l2_per_op = 0.0;
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const std::vector<std::int32_t> one{steps[i]};
     const std::vector<float> a = p.fused.forward(one), b = p.per_op.forward(one),
@@ -186,19 +190,20 @@ int compare_steps(FusedPair& p, const std::vector<std::int32_t>& steps,
     }
     const float range = max_abs(r);
     const double l2_a = test::rel_l2(a, r), l2_b = test::rel_l2(b, r);
-    EXPECT_LE(l2_a, factor * l2_b + 0.005) << "step " << i << " (per-op " << l2_b << ")";
+    EXPECT_LE(l2_a, factor * l2_b + 0.002) << "step " << i << " (per-op " << l2_b << ")";
     EXPECT_LE(diff_a, factor * diff_b + 0.005f * range)
         << "step " << i << " (per-op " << diff_b << ", range " << range << ")";
     worst_ratio = std::max(worst_ratio, l2_a / std::max(l2_b, 1e-9));
-    std::cout << "[ logits   ] step " << i << ": rel L2 from f32 fused " << l2_a << ", per-op "
-              << l2_b << "; largest difference fused " << diff_a << ", per-op " << diff_b
-              << " (range " << range << ")" << std::endl;
+    worst_l2 = std::max(worst_l2, l2_a);
+    worst_l2_per_op = std::max(worst_l2_per_op, l2_b);
     const std::size_t top_a = argmax(a), top_b = argmax(b);
     EXPECT_LE(b[top_b] - b[top_a], 0.02f * max_abs(b))
         << "step " << i << ": fused picks " << top_a << ", per-op " << top_b;
     same_top += top_a == top_b ? 1 : 0;
   }
-  std::cout << "[ logits   ] worst fused / per-op rel L2 ratio " << worst_ratio << std::endl;
+  std::cout << "[ logits   ] " << steps.size() << " steps: rel L2 from f32 up to " << worst_l2
+            << " fused, " << worst_l2_per_op << " per-op; worst step's ratio " << worst_ratio
+            << std::endl;
   return same_top;
 }
 
@@ -224,7 +229,7 @@ TEST(FusedDecodeCuda, DecodeStepsMatchThePerOpPath) {
   };
   EXPECT_LE(dispatches(p.fused, 3), 4u);
   EXPECT_GE(dispatches(p.per_op, 3), 16u);
-  p.ref.forward(std::vector<std::int32_t>{3});  // the reference takes the same token
+  p.ref.forward(std::vector<std::int32_t>{3});    // the reference takes the same token
   EXPECT_GE(compare_steps(p, ids(20, 101)), 10);  // most steps pick the very same token
 
   // Greedy generation: the prefill's pick, then pipelined fused steps (two in flight). Each

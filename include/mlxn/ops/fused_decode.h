@@ -81,13 +81,14 @@ struct FusedDecodeLayer {
 /// / 127 and rounded to int8.
 enum class FusedDecodeInputs {
   /// One int8 plane (llama.cpp's q8 activations): the fastest (8B 4-bit on an H200: 492.5 tok/s
-  /// against 445.0); each element within 1/254 of its run's largest, several times the noise of
-  /// the per-op path's bf16 inputs (FusedDecodeCuda: 3.6-3.8x its logits' distance from an f32
-  /// reference).
+  /// against 445.0). Each element moves by up to 1/254 of its run's largest, where rounding to
+  /// bf16 (the per-op path's inputs) moves it by up to 1/256 of itself: several times the noise
+  /// (FusedDecodeCuda: 3.6-4.9x the per-op logits' distance from an f32 reference).
   Int8,
-  /// Two int8 planes, the second the first's rounding error quantized again: within 1/64,516 of
-  /// the run's largest, finer than bf16 (FusedDecodeCuda: 1.01-1.05x the per-op logits'
-  /// distance); one more mma and load a step. The default.
+  /// Two int8 planes, the second the first's rounding error quantized again: each element moves
+  /// by up to 1/64,516 of its run's largest, less than a bf16 rounding of any element above 1/252
+  /// of it (FusedDecodeCuda: 1.01-1.06x the per-op logits' distance). Four more mmas and two more
+  /// 16-byte loads a 128-code step. The default.
   Int8Pair,
 };
 

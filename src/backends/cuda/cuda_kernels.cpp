@@ -34,8 +34,10 @@ void register_cuda_kernels(KernelRegistry& registry) {
                             by_float_dtype([](DType d) { return bias_add_rows_configure(d); }));
   registry.register_factory("apply_penalties",
                             by_float_dtype([](DType d) { return penalties_configure(d); }));
-  registry.register_factory("fused_decode_step", [](const Specialization&) -> const void* {
-    const ConfigureFn fn = fused_decode_configure();  // bf16 only: nothing to specialize
+  registry.register_factory("fused_decode_step", [](const Specialization& spec) -> const void* {
+    // bf16 only; one kernel a count of int8 input planes (ops::FusedDecodeInputs).
+    const std::string& planes = spec.get("planes");
+    const ConfigureFn fn = fused_decode_configure(planes == "1" ? 1 : planes == "2" ? 2 : 0);
     return fn ? entry_of(fn) : nullptr;
   });
   registry.register_factory("cast", [](const Specialization& spec) -> const void* {

@@ -108,8 +108,8 @@ struct RingCursor {
 __device__ __forceinline__ StagedInput staged_input(void* xs, float* gsum) {
   auto* bytes = static_cast<unsigned char*>(xs);
   return StagedInput{reinterpret_cast<signed char*>(bytes),
-                     reinterpret_cast<signed char*>(bytes + kMaxK),
-                     reinterpret_cast<float*>(bytes + 2 * kMaxK), gsum};
+                     reinterpret_cast<signed char*>(bytes + Smem::kXq2Offset),
+                     reinterpret_cast<float*>(bytes + Smem::kXscaleOffset), gsum};
 }
 
 /// One product: this block's tiles of W (in') into `out` (stored, or added into it: x += W in').
@@ -446,7 +446,7 @@ DeviceShape device_shape() {
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     int s = kMaxStages;
-    while (s > 2 && Smem::bytes(s) + 64 > static_cast<std::size_t>(optin)) --s;  // + static
+    while (s > 2 && Smem::bytes(s) + kStaticSmem > static_cast<std::size_t>(optin)) --s;
     for (const void* f : {reinterpret_cast<const void*>(&fused_decode_kernel<1>),
                           reinterpret_cast<const void*>(&fused_decode_kernel<2>)}) {
       cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -458,23 +458,27 @@ DeviceShape device_shape() {
   return d;
 }
 
-LaunchConfig fused_decode_config(const DeviceArgs& args) {
+/// One configure function a plane count: a kernel's function must not depend on its params
+/// (kernel_abi.h: graph updates cannot change a node's function).
+template <int kPlanes>
+LaunchConfig fused_decode_config(const DeviceArgs&) {
   const DeviceShape d = device_shape();
-  const bool pair = params_as<ops::FusedDecodeParams>(args).input_planes == 2;
-  return {pair ? reinterpret_cast<const void*>(&fused_decode_kernel<2>)
-               : reinterpret_cast<const void*>(&fused_decode_kernel<1>),
+  return {reinterpret_cast<const void*>(&fused_decode_kernel<kPlanes>),
           dim3(static_cast<unsigned int>(d.blocks)), dim3(kThreads), Smem::bytes(d.stages), true};
 }
 
 }  // namespace
 
-ConfigureFn fused_decode_configure() {
+ConfigureFn fused_decode_configure(int input_planes) {
   int dev = 0, major = 0;
   if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-    return nullptr;
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+      major < 9) {
+    return nullptr;  // bulk copies and mbarriers: sm_90+
   }
-  return major >= 9 ? &fused_decode_config : nullptr;  // bulk copies and mbarriers: sm_90+
+  return input_planes == 1   ? &fused_decode_config<1>
+         : input_planes == 2 ? &fused_decode_config<2>
+                             : nullptr;
 }
 
 }  // namespace mlxn::cuda

@@ -42,7 +42,10 @@ constexpr int kResidTiles = 4;
 /// tiles' partial sums (double buffered; also the attention's per-warp maxima and sums), the norm's
 /// per-warp sums, the input's group sums, the residual rows of x read ahead, the ring's barriers.
 struct Smem {
-  static constexpr std::size_t kXs = kMaxK * 2 + kMaxK / kRun * 4;
+  // The staged input: two planes of kMaxK int8 values, then the runs' scales.
+  static constexpr std::size_t kXq2Offset = kMaxK;
+  static constexpr std::size_t kXscaleOffset = 2 * kMaxK;
+  static constexpr std::size_t kXs = kXscaleOffset + kMaxK / kRun * 4;
   static constexpr std::size_t kPartial = 2 * kComputeWarps * 16 * 4;
   static constexpr std::size_t kRed = kComputeWarps * 4;
   static constexpr std::size_t kGsum = kMaxK / kGroup * 4;
@@ -56,7 +59,9 @@ static_assert(kUnitCodes == ops::kFdUnitCodes && kMaxK == ops::kFdMaxK &&
                   kHeadDim == ops::kFdHeadDim,
               "the public limits (mlxn/ops/fused_decode.h)");
 static_assert(Smem::kXs >= 4 * kComputeWarps * kHeadDim * 4, "a pass of 4 heads' accumulators");
-static_assert(Smem::bytes(kMaxStages) + 128 <= 227 * 1024, "ten stages fit an sm_90 block");
+/// The kernel's static shared memory (ptxas: 128 bytes), beside the dynamic carve-up.
+constexpr std::size_t kStaticSmem = 128;
+static_assert(Smem::bytes(kMaxStages) + kStaticSmem <= 227 * 1024, "ten stages fit an sm_90 block");
 static_assert(Smem::kPartial >= 2 * kComputeWarps * 4 * 4, "maxima and sums of 4 heads");
 
 /// The compute warps' barrier (not the streaming warp, which never joins one).

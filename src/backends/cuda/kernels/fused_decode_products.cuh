@@ -130,7 +130,7 @@ struct StagedInput {
 /// per-op path rounds it) in shared memory quantized to int8 for unit_step: each run of 32
 /// elements scaled by its largest magnitude / 127 (as llama.cpp's q8 activations, at 32 a block)
 /// and, with kPlanes == 2, the rounding error of that quantized again in steps of 1/254 of the
-/// scale; with the exact sums of the bf16 values over each group of 64. Every thread requests all
+/// scale; with the (float) sums of the bf16 values over each group of 64. Every thread requests all
 /// of its 16-byte pieces before using any, so staging costs one L2 round trip; the pieces stay in
 /// registers as words (cast to bf16 pairs through a pointer they went to local memory:
 /// docs/perf.md, step 24). Inputs written earlier in this launch by other blocks are read
@@ -207,7 +207,8 @@ __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_
     }
     for (int o = 1; o < 4; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     for (int o = 1; o < 8; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    const float q = amax > 0.0f ? 127.0f / amax : 0.0f;
+    // 127 / amax overflows below ~3.7e-37: such a run counts as zeros (its sum stays in gsum).
+    const float q = amax > 1e-35f ? 127.0f / amax : 0.0f;
     const float sx = amax * (1.0f / 127.0f);
     if (i < pieces) {
       float v[8], r[8];
