@@ -4,8 +4,9 @@
 # shape (tools/torch_decode_bench.py), merged into one markdown table with the GPU's name on top.
 #   scripts/side_by_side.sh            uses the mlxn CLI already built in $MLXN_BUILD_DIR
 #   scripts/side_by_side.sh --build    configures and builds the CLI there first (CUDA on)
-# Environment: MLXN_BUILD_DIR (build-gpu), PROMPT (512), GEN (128), BANDWIDTH_TBS (3.0, the
-# ceiling both engines' decode rates are compared with), QUANTS ("mlx4 mlx8 q4_0 bf16"),
+# Environment: MLXN_BUILD_DIR (build-gpu), PROMPT (512), GEN (128), BANDWIDTH_TBS (the ceiling
+# both engines' decode rates are compared with; default: the copy bandwidth, read + write, that
+# the first mlxn bench measures on the GPU), QUANTS ("mlx4 mlx8 q4_0 bf16"),
 # TORCH_BENCH_ARGS (extra arguments for torch_decode_bench.py, e.g. "--no-compile" or
 # "--compile-mode default" when time is short), PYTHON (python3), OUT (where the raw JSON
 # lines and logs go; a temporary folder when unset).
@@ -15,7 +16,7 @@ build=${MLXN_BUILD_DIR:-$root/build-gpu}
 [[ $build = /* ]] || build=$root/$build
 prompt=${PROMPT:-512}
 gen=${GEN:-128}
-tbs=${BANDWIDTH_TBS:-3.0}
+tbs=${BANDWIDTH_TBS:-}
 quants=${QUANTS:-mlx4 mlx8 q4_0 bf16}
 python=${PYTHON:-python3}
 out=${OUT:-$(mktemp -d)}
@@ -50,15 +51,22 @@ mlxn=$build/mlxn  # the mlxn_cli target (OUTPUT_NAME mlxn) lands at the top of t
 [[ -x $mlxn ]] \
   || fail "no mlxn CLI at $mlxn: build it (--build, or scripts/gpu_test.sh) or set MLXN_BUILD_DIR"
 
-bandwidth_gbs=$(awk -v t="$tbs" 'BEGIN { printf "%g", t * 1000 }')
+given=()
+[[ -n $tbs ]] && given=(--bandwidth-gbs "$(awk -v t="$tbs" 'BEGIN { printf "%g", t * 1000 }')")
 inputs=()
 for q in $quants; do
   echo "side_by_side: mlxn bench --quant $q" >&2
   "$mlxn" bench --synthetic llama3-8b --quant "$q" --prompt "$prompt" --gen "$gen" \
-    --bandwidth-gbs "$bandwidth_gbs" --json >"$out/mlxn_$q.json" \
+    "${given[@]}" --json >"$out/mlxn_$q.json" \
     || fail "mlxn bench --synthetic llama3-8b --quant $q (exit $?)"
   inputs+=("$out/mlxn_$q.json")
 done
+if [[ -z $tbs ]]; then
+  # The ceiling of the whole table: the copy bandwidth the first mlxn run measured on this GPU.
+  tbs=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["bandwidth_gbs"] / 1000)' \
+    "${inputs[0]}") || fail "no measured copy bandwidth in ${inputs[0]}"
+  echo "side_by_side: measured copy bandwidth ${tbs} TB/s" >&2
+fi
 
 echo "side_by_side: tools/torch_decode_bench.py ${TORCH_BENCH_ARGS:-}" >&2
 torch_status=0

@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "apps/mlxn/cli_options.h"
 #include "apps/mlxn/commands.h"
+#include "apps/mlxn/copy_bandwidth.h"
 #include "apps/mlxn/model_path.h"
 #include "mlxn/core/error.h"
 #include "mlxn/engine/generator.h"
@@ -45,8 +47,8 @@ const std::string kHelp =
     ")\n"
     "  --quant KIND          storage of the synthetic weights: mlx4, mlx8, bf16, q4_0\n"
     "                        (default mlx4)\n"
-    "  --bandwidth-gbs B     memory bandwidth the decode rate is compared with (default\n"
-    "                        3000, an assumption: about the H100's copy ceiling)\n" +
+    "  --bandwidth-gbs B     memory bandwidth the decode rate is compared with (default: the\n"
+    "                        device's copy bandwidth, read + write, measured first)\n" +
     model_args_help(
         "  --context N           positions the KV cache holds (default: prompt + "
         "gen)\n");
@@ -60,7 +62,7 @@ struct Options {
   std::string synthetic;  // preset name, or empty to load --model
   engine::SyntheticQuant quant = engine::SyntheticQuant::Mlx4;
   bool quant_given = false;
-  double bandwidth_gbs = 3000.0;
+  std::optional<double> bandwidth_gbs;  // --bandwidth-gbs; else measured
 };
 
 Options parse_options(const Args& args) {
@@ -203,7 +205,17 @@ int run(const Options& o) {
   // assumed bandwidth says how close to the limit it runs (the KV cache reads are not counted).
   const std::int64_t bytes_per_token = engine::decode_weight_bytes(model.weights());
   const double decode_gbs = median(decode) * static_cast<double>(bytes_per_token) / 1e9;
-  const double fraction = decode_gbs / o.bandwidth_gbs;
+  // The limit: the device's copy bandwidth, measured here after the runs (their buffers stay
+  // allocated, so a model that fills the device may leave no room: then none is given).
+  std::optional<double> bandwidth = o.bandwidth_gbs;
+  std::string bandwidth_source = "--bandwidth-gbs";
+  if (!bandwidth) {
+    const CopyBandwidth copy = measure_copy_bandwidth(model.device());
+    bandwidth = copy.gbs;
+    bandwidth_source = copy.gbs ? "measured copy (read + write)" : "not measured: " + copy.problem;
+  }
+  const std::optional<double> fraction =
+      bandwidth ? std::optional<double>(decode_gbs / *bandwidth) : std::nullopt;
   if (o.json) {
     Json j;
     j["model"] = bench.source;
@@ -233,8 +245,9 @@ int run(const Options& o) {
     j["ttft_ms"] = median(ttft);
     j["weight_bytes_per_token"] = bytes_per_token;
     j["decode_bandwidth_gbs"] = decode_gbs;
-    j["assumed_bandwidth_gbs"] = o.bandwidth_gbs;
-    j["bandwidth_fraction"] = fraction;
+    j["bandwidth_gbs"] = bandwidth ? Json(*bandwidth) : Json(nullptr);
+    j["bandwidth_source"] = bandwidth_source;
+    j["bandwidth_fraction"] = fraction ? Json(*fraction) : Json(nullptr);
     j["runs"] = runs;
     std::puts(j.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
     return 0;
@@ -256,11 +269,14 @@ int run(const Options& o) {
   std::printf("decode:   %.1f tok/s (%s)\n", median(decode),
               o.sync_decode ? "each step waited for" : "pipelined");
   std::printf("ttft:     %.1f ms\n", median(ttft));
-  std::printf(
-      "weights:  %.1f MiB read per decoded token -> %.1f GB/s, %.1f%% of %.0f GB/s "
-      "(assumed bandwidth, --bandwidth-gbs)\n",
-      static_cast<double>(bytes_per_token) / (1024.0 * 1024.0), decode_gbs, 100.0 * fraction,
-      o.bandwidth_gbs);
+  std::printf("weights:  %.1f MiB read per decoded token -> %.1f GB/s",
+              static_cast<double>(bytes_per_token) / (1024.0 * 1024.0), decode_gbs);
+  if (fraction) {
+    std::printf(", %.1f%% of %.0f GB/s (%s)\n", 100.0 * *fraction, *bandwidth,
+                bandwidth_source.c_str());
+  } else {
+    std::printf(" (bandwidth %s)\n", bandwidth_source.c_str());
+  }
   return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of `mlxn bench --synthetic`: the tiny preset for every storage kind, with
 # --json parsed in Python (fields present, rates positive, the bandwidth figures consistent with
-# the bytes per token), --row-order-weights, the text report, and the option errors.
+# the bytes per token and the measured copy bandwidth), --row-order-weights, the text report
+# (measured and given bandwidth), and the option errors.
 # Usage: bench_synthetic_cli_test.sh /path/to/mlxn
 set -uo pipefail
 mlxn=$1
@@ -29,7 +30,10 @@ for k in ("prefill_tok_s", "decode_tok_s", "ttft_ms", "weight_bytes_per_token",
 assert j["weight_bytes_per_token"] < j["weights_bytes"]
 gbs = j["decode_tok_s"] * j["weight_bytes_per_token"] / 1e9
 assert abs(gbs - j["decode_bandwidth_gbs"]) <= 1e-6 * gbs, (gbs, j["decode_bandwidth_gbs"])
-assert abs(j["bandwidth_fraction"] - gbs / j["assumed_bandwidth_gbs"]) <= 1e-6
+# No --bandwidth-gbs: the limit is the copy bandwidth measured on the device in the same run.
+assert j["bandwidth_source"] == "measured copy (read + write)", j["bandwidth_source"]
+assert isinstance(j["bandwidth_gbs"], (int, float)) and j["bandwidth_gbs"] > 0, j["bandwidth_gbs"]
+assert abs(j["bandwidth_fraction"] - gbs / j["bandwidth_gbs"]) <= 1e-6
 assert j["runs"][0]["generated_tokens"] == 4
 # The CPU keeps MLX's row order (the tile order is a CUDA + bf16 load-time choice).
 assert j["decode_tiles"] is False, j["decode_tiles"]
@@ -48,7 +52,12 @@ out=$("$mlxn" bench --synthetic tiny --prompt 8 --gen 2 --repeat 1 --warmup 0 --
   --bandwidth-gbs 100 2>&1)
 check "text report exits 0" test $? -eq 0
 check "text report names the synthetic model" grep -q "synthetic tiny (mlx4" <<<"$out"
-check "text report gives the bandwidth assumption" grep -q "of 100 GB/s" <<<"$out"
+check "text report gives the bandwidth it was given" grep -q "of 100 GB/s (--bandwidth-gbs)" <<<"$out"
+
+out=$("$mlxn" bench --synthetic tiny --prompt 8 --gen 2 --repeat 1 --warmup 0 --backend cpu 2>&1)
+check "text report, measured bandwidth: exits 0" test $? -eq 0
+check "text report names the measured copy bandwidth" \
+  grep -qE "% of [0-9]+ GB/s \(measured copy \(read \+ write\)\)" <<<"$out"
 
 expect_error() {  # expect_error <description> <needle> <args...>
   local what=$1 needle=$2
