@@ -216,6 +216,10 @@ int run(const Options& o) {
   }
   const std::optional<double> fraction =
       bandwidth ? std::optional<double>(decode_gbs / *bandwidth) : std::nullopt;
+  // How the fused step's products took their inputs; empty when decode ran op by op.
+  const std::string fused_inputs = model.fused_decode_status() != "on" ? ""
+                                   : o.model.int8_decode_inputs        ? "int8"
+                                                                       : "int8 pair";
   if (o.json) {
     Json j;
     j["model"] = bench.source;
@@ -237,9 +241,7 @@ int run(const Options& o) {
     j["pipelined_decode"] = !o.sync_decode;
     j["decode_tiles"] = holds_decode_tiles(model.weights());
     j["fused_decode"] = model.fused_decode_status();
-    if (model.fused_decode_status() == "on") {
-      j["fused_decode_inputs"] = o.model.int8_decode_inputs ? "int8" : "int8 pair";
-    }
+    if (!fused_inputs.empty()) j["fused_decode_inputs"] = fused_inputs;
     j["prefill_tok_s"] = median(prefill);
     j["decode_tok_s"] = median(decode);
     j["ttft_ms"] = median(ttft);
@@ -259,9 +261,9 @@ int run(const Options& o) {
               storage.c_str(), static_cast<double>(model.weights().bytes) / (1024.0 * 1024.0));
   std::printf("device:   %s (%s), compute %s\n", device.c_str(), backend.c_str(), dtype.c_str());
   std::printf("fused decode: %s%s\n", model.fused_decode_status().c_str(),
-              model.fused_decode_status() != "on" ? ""
-              : o.model.int8_decode_inputs        ? " (inputs: one int8 plane)"
-                                                  : " (inputs: two int8 planes)");
+              fused_inputs.empty()     ? ""
+              : fused_inputs == "int8" ? " (inputs: one int8 plane)"
+                                       : " (inputs: two int8 planes)");
   std::printf("run:      prompt %lld tokens, generate %lld tokens, %lld repeats (median)\n",
               static_cast<long long>(o.prompt), static_cast<long long>(o.gen),
               static_cast<long long>(o.repeat));
