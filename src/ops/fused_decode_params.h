@@ -58,7 +58,8 @@ struct FusedDecodeParams {
 //    `poisoned`, which a launch that timed out sets and every later launch refuses.
 //  partials: f32 [n_heads, max_chunks, head_dim + 2]: a chunk's max, sum and accumulator.
 //  rows: bf16 qkv [(n_heads + 2 n_kv_heads) head_dim], attn [n_heads head_dim],
-//    gate_up [2 intermediate], each at a 256-byte boundary.
+//    ffn [intermediate] (silu(g) u, which the gate/up product writes), each at a 256-byte
+//    boundary.
 /// ops::kFusedDecodeMaxBlocks, kFusedDecodeUnitCodes, kFusedDecodeMaxK, kFusedDecodeHeadDim and
 /// kFusedDecodeMaxGroup, for the CUDA sources (which include no public header); static_asserts in
 /// fused_decode.cpp and the kernels' headers keep the copies equal.
@@ -77,7 +78,7 @@ struct FusedDecodeWorkspace {
   std::int64_t arrive0, merged0;  // first counter of each kind
   std::int64_t max_chunks;
   std::int64_t partials;  // byte offsets
-  std::int64_t qkv, attn, gate_up;
+  std::int64_t qkv, attn, ffn;
   std::int64_t bytes;
 };
 
@@ -99,8 +100,8 @@ constexpr FusedDecodeWorkspace fused_decode_workspace(std::int64_t n_layers, std
   w.partials = fd_align256(w.n_counters * kFdCounterWords * 4);
   w.qkv = w.partials + fd_align256(n_heads * w.max_chunks * (head_dim + 2) * 4);
   w.attn = w.qkv + fd_align256((n_heads + 2 * n_kv_heads) * head_dim * 2);
-  w.gate_up = w.attn + fd_align256(n_heads * head_dim * 2);
-  w.bytes = w.gate_up + fd_align256(2 * intermediate * 2);
+  w.ffn = w.attn + fd_align256(n_heads * head_dim * 2);
+  w.bytes = w.ffn + fd_align256(intermediate * 2);
   return w;
 }
 

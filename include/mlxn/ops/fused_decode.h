@@ -2,8 +2,8 @@
 // in one persistent CUDA launch. One block an SM; one warp of each block streams the block's
 // share of every weight of the step, in order, into a shared-memory ring and never waits for
 // activations, while 16 warps wait for each product's input (device-memory counters), stage it
-// (RMS norm, SiLU(gate) x up), multiply on the tensor cores, and between the q/k/v and o
-// projections run RoPE, the KV-cache append and split-KV attention. At batch 1 each of a step's
+// (RMS norm), multiply on the tensor cores (the gate/up product's epilogue forms SiLU(gate) x up),
+// and between the q/k/v and o projections run RoPE, the KV-cache append and split-KV attention. At batch 1 each of a step's
 // ~300 kernels otherwise leaves the weight stream idle while it starts and drains (docs/perf.md,
 // issue 7, step 24 measured the design; step 25 this op).
 //

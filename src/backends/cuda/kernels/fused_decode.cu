@@ -4,13 +4,16 @@
 // stages (two bulk copies a unit) and never waits for activations; warps 0-15 run the steps in
 // order, each after waiting for the completion counter of the step it reads:
 //   per layer: qkv (rms_norm(x) in), attention (RoPE, cache append, split-KV partials, merge by
-//   the last block of each KV head), o (x += ...), gate_up (rms_norm(x) in), down (silu(g) u in,
-//   x += ...); then the head (rms_norm(x) in, logits out).
+//   the last block of each KV head), o (x += ...), gate_up (rms_norm(x) in, silu(g) u out), down
+//   (x += ...); then the head (rms_norm(x) in, logits out).
 // Each product stages its input quantized to int8, one plane or two (ops::FusedDecodeInputs: the
 // kernel's kPlanes), and multiplies on the int8 tensor cores (fused_decode_products.cuh).
 // A product's tiles (16 rows) go to blocks round robin (tile t to block t mod grid), so a block
 // reads the same rows of o and down, which add into x: the residual rows a block writes are its
-// own. Counters are u32 words in the workspace, each block adds 1 when it finished a product
+// own. The gate/up product goes by pairs instead (block_tile): a block takes gate tile p and then
+// up tile p, so it holds g and u of the same 16 rows and writes silu(g) u itself; down's staging
+// then reads half the bytes and computes no SiLU (132 blocks each did it for every element: a
+// tenth of the step's warp time, docs/perf.md step 27). Counters are u32 words in the workspace, each block adds 1 when it finished a product
 // (target: the grid), attention arrivals count per KV head, merges per layer; the last block out
 // zeroes them for the next launch (launches of one plan run one after another).
 //
@@ -94,7 +97,22 @@ __device__ __forceinline__ void count_in(const Ctx& c, long long index) {
   if (threadIdx.x == 0) add_release(counter(c, index), 1u);
 }
 
-enum OutputKind : int { kOutStore = 0, kOutResidual = 1 };
+enum OutputKind : int {
+  kOutStore = 0,     // out[row] = the product
+  kOutResidual = 1,  // out[row] += the product (x)
+  kOutSiluPair = 2,  // paired tiles (block_tile): out[row] = silu(gate row) * (up row)
+};
+
+/// The j-th tile a block takes of a product with `tiles` tiles, or `tiles` when it has no more.
+/// Plain: tile t to block t mod grid. Paired (the gate/up product, gate rows then as many up
+/// rows): pair p, gate tile p then up tile p + tiles / 2, to block p mod grid. The streaming warp
+/// and the compute warps walk the same order.
+__device__ __forceinline__ int block_tile(int tiles, bool paired, int j) {
+  if (!paired) return static_cast<int>(blockIdx.x) + j * static_cast<int>(gridDim.x);
+  const int pairs = tiles / 2;
+  const int pair = static_cast<int>(blockIdx.x) + (j >> 1) * static_cast<int>(gridDim.x);
+  return pair < pairs ? pair + (j & 1) * pairs : tiles;
+}
 
 /// The ring as the compute warps walk it.
 struct RingCursor {
@@ -112,8 +130,8 @@ __device__ __forceinline__ StagedInput staged_input(void* xs, float* gsum) {
                      reinterpret_cast<float*>(bytes + Smem::kXscaleOffset), gsum};
 }
 
-/// One product: this block's tiles of W (in') into `out` (stored, or added into it: x += W in').
-/// The input must be ready (the caller waited) and is staged first.
+/// One product: this block's tiles of W (in') into `out` (stored, added into it: x += W in', or,
+/// paired, silu(g) u). The input must be ready (the caller waited) and is staged first.
 template <int kPlanes>
 __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfloat16* norm,
                         int in_kind, float eps, __nv_bfloat16* out, int out_kind, int stages,
@@ -122,12 +140,13 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
                         RingCursor& rc) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int tiles = w.n / 16, nk = w.k / kUnitCodes;
+  const bool paired = out_kind == kOutSiluPair;
   if (out_kind == kOutResidual && threadIdx.x < 16) {
     // This block's rows of x, requested now so that they arrive while the input is staged: only
     // this block writes them (o and down give tile t to block t mod grid alike).
 #pragma unroll
     for (int j = 0; j < kResidTiles; ++j) {
-      const int tile = blockIdx.x + j * gridDim.x;
+      const int tile = block_tile(tiles, false, j);
       if (tile < tiles)
         resid[j * 16 + threadIdx.x] = __bfloat162float(__ldcg(out + tile * 16 + threadIdx.x));
     }
@@ -135,7 +154,10 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
   const StagedInput st = staged_input(xs, gsum);
   stage_input<kPlanes>(in, norm, w.k, in_kind, eps, st, red);
   compute_sync();
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, ++rc.tiles_done) {
+  float gate = 0.0f;  // paired: thread r < 16 keeps its gate row between the pair's two tiles
+  for (int j = 0;; ++j, ++rc.tiles_done) {
+    const int tile = block_tile(tiles, paired, j);
+    if (tile >= tiles) break;
     // A warp takes its step of two units at once (separate accumulators): two independent mma
     // chains in flight (one at a time left ~60% of issue slots idle in the probe).
     float acc_a = 0.0f, acc_b = 0.0f, acc2_a = 0.0f, acc2_b = 0.0f;
@@ -185,10 +207,17 @@ __device__ void product(const Matrix& w, const __nv_bfloat16* in, const __nv_bfl
       const int row = tile * 16 + threadIdx.x;
       if (out_kind == kOutResidual) {
         // As ops::add_rms_norm: the projection rounded to bf16, then x + it rounded.
-        const int j = (tile - static_cast<int>(blockIdx.x)) / static_cast<int>(gridDim.x);
         const float x =
             j < kResidTiles ? resid[j * 16 + threadIdx.x] : __bfloat162float(__ldcg(out + row));
         out[row] = __float2bfloat16_rn(x + round_bf16(sum));
+      } else if (paired) {
+        // As the per-op path: g and u rounded to bf16 (the gate/up product's output), then
+        // ops::silu_mul's silu(g) u rounded.
+        if ((j & 1) == 0) {
+          gate = round_bf16(sum);
+        } else {
+          out[row - w.n / 2] = __float2bfloat16_rn(silu(gate) * round_bf16(sum));
+        }
       } else {
         out[row] = __float2bfloat16_rn(sum);
       }
@@ -230,9 +259,11 @@ __device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
       }
     }
   };
-  auto stream = [&](const Matrix& w) -> bool {
+  auto stream = [&](const Matrix& w, bool paired) -> bool {
     const int tiles = w.n / 16, nk = w.k / kUnitCodes, steps = w.k / kStepCodes;
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    for (int j = 0;; ++j) {
+      const int tile = block_tile(tiles, paired, j);
+      if (tile >= tiles) break;
       for (int kk = 0; kk < nk; ++kk) {
         const int s = stage;
         while (!mbar_test(&empty[s], phase ^ 1u)) {
@@ -256,12 +287,12 @@ __device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
   const int n_layers = static_cast<int>(c.p->n_layers);
   for (int l = 0; l < n_layers; ++l) {
     const ops::FusedDecodeLayerRef& L = c.layers[l];
-    if (!stream(matrix_of(L.qkv)) || !stream(matrix_of(L.o)) || !stream(matrix_of(L.gate_up)) ||
-        !stream(matrix_of(L.down))) {
+    if (!stream(matrix_of(L.qkv), false) || !stream(matrix_of(L.o), false) ||
+        !stream(matrix_of(L.gate_up), true) || !stream(matrix_of(L.down), false)) {
       return;
     }
   }
-  stream(matrix_of(c.head->head));
+  stream(matrix_of(c.head->head), false);
 }
 
 /// The ring's stages: what the launch's dynamic shared memory holds beside the fixed parts.
@@ -335,7 +366,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto* partials = reinterpret_cast<float*>(ws + wl.partials);
   auto* qkv = reinterpret_cast<__nv_bfloat16*>(ws + wl.qkv);
   auto* attn = reinterpret_cast<__nv_bfloat16*>(ws + wl.attn);
-  auto* gate_up = reinterpret_cast<__nv_bfloat16*>(ws + wl.gate_up);
+  auto* ffn = reinterpret_cast<__nv_bfloat16*>(ws + wl.ffn);  // silu(g) u
   auto* x = static_cast<__nv_bfloat16*>(args.ptr[1]);
   auto* logits = static_cast<__nv_bfloat16*>(args.ptr[2]);
   const float* inv_freq = static_cast<const float*>(args.ptr[4]);
@@ -395,12 +426,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     if (!wait_for(c, prod0 + kO, grid, step_code(l, kGateUp))) return;
     product<kPlanes>(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm),
-                     kInRmsNorm, p.eps, gate_up, kOutStore, stages, ring, full, empty, xs, partial,
+                     kInRmsNorm, p.eps, ffn, kOutSiluPair, stages, ring, full, empty, xs, partial,
                      red, gsum, resid, rc);
     count_in(c, prod0 + kGateUp);
 
     if (!wait_for(c, prod0 + kGateUp, grid, step_code(l, kDown))) return;
-    product<kPlanes>(matrix_of(L.down), gate_up, nullptr, kInSiluMul, p.eps, x, kOutResidual,
+    product<kPlanes>(matrix_of(L.down), ffn, nullptr, kInPlain, p.eps, x, kOutResidual,
                      stages, ring, full, empty, xs, partial, red, gsum, resid, rc);
     count_in(c, prod0 + kDown);
   }

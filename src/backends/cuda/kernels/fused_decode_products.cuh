@@ -97,16 +97,16 @@ __device__ __forceinline__ unsigned int pack_bf2(float lo, float hi) {
 __device__ __forceinline__ float round_bf16(float v) {
   return __bfloat162float(__float2bfloat16_rn(v));
 }
-/// silu(g) as ops::silu_mul computes it: g (1 / (1 + e^-g)) with the accurate expf.
+/// silu(g) as ops::silu_mul computes it: g (1 / (1 + e^-g)) with the accurate expf (the gate/up
+/// product's epilogue, once an element: the staging of every block no longer computes it).
 __device__ __forceinline__ float silu(float g) {
   return g * (1.0f / (1.0f + expf(-g)));
 }
 
 /// How a product's input is made from what the previous steps wrote.
 enum InputKind : int {
-  kInPlain = 0,    // the row as it is (the attention output)
+  kInPlain = 0,    // the row as it is (the attention output, silu(g) u)
   kInRmsNorm = 1,  // rms_norm(x, weight): x (1 / sqrt(mean(x^2) + eps)) weight, rounded to bf16
-  kInSiluMul = 2,  // silu(gate) * up, rounded to bf16: gate is in[0, k), up in[k, 2k)
 };
 
 /// Four floats rounded to int8 in one word, the first in the low byte.
@@ -134,7 +134,10 @@ struct StagedInput {
 /// of its 16-byte pieces before using any, so staging costs one L2 round trip; the pieces stay in
 /// registers as words (cast to bf16 pairs through a pointer they went to local memory:
 /// docs/perf.md, step 24). Inputs written earlier in this launch by other blocks are read
-/// through L2 (__ldcg), never a possibly stale L1 line.
+/// through L2 (__ldcg), never a possibly stale L1 line. A thread takes pieces t, t + 512, ...:
+/// the passes past the last piece are skipped (k is a multiple of 2,048, so whole warps drop
+/// out together and the shuffles below stay warp-uniform); computing them on zeros was three
+/// quarters of the staging of a 4,096-element input (docs/perf.md, step 27).
 template <int kPlanes>
 __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_bfloat16* weight,
                                             int k, int kind, float eps, const StagedInput& st,
@@ -149,26 +152,21 @@ __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_
     a[j] = b[j] = make_uint4(0, 0, 0, 0);
     if (i < pieces) {
       a[j] = __ldcg(src + i);
-      if (kind == kInSiluMul) b[j] = __ldcg(src + pieces + i);
       if (kind == kInRmsNorm) b[j] = __ldg(reinterpret_cast<const uint4*>(weight) + i);
     }
   }
   float ss = 0.0f;
+  if (kind == kInRmsNorm) {
 #pragma unroll
-  for (int j = 0; j < kPer; ++j) {
-    unsigned int w[4] = {a[j].x, a[j].y, a[j].z, a[j].w};
-    const unsigned int u[4] = {b[j].x, b[j].y, b[j].z, b[j].w};
+    for (int j = 0; j < kPer; ++j) {
+      if (j * kComputeThreads >= pieces) break;
+      const unsigned int w[4] = {a[j].x, a[j].y, a[j].z, a[j].w};
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float2 f = unpack_bf2(w[e]);
-      if (kind == kInSiluMul) {
-        const float2 up = unpack_bf2(u[e]);
-        w[e] = pack_bf2(silu(f.x) * up.x, silu(f.y) * up.y);
-      } else {
+      for (int e = 0; e < 4; ++e) {
+        const float2 f = unpack_bf2(w[e]);
         ss = fmaf(f.x, f.x, fmaf(f.y, f.y, ss));  // pieces past the end are zeros
       }
     }
-    a[j] = make_uint4(w[0], w[1], w[2], w[3]);
   }
   float inv = 1.0f;
   if (kind == kInRmsNorm) {
@@ -182,6 +180,7 @@ __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_
   }
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
+    if (j * kComputeThreads >= pieces) break;
     const int i = t + j * kComputeThreads;
     unsigned int w[4] = {a[j].x, a[j].y, a[j].z, a[j].w};
     if (kind == kInRmsNorm) {
