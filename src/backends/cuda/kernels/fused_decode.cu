@@ -315,12 +315,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto& p = params_as<ops::FusedDecodeParams>(args);
   const int stages = ring_stages();
   unsigned char* ring = smem;
-  unsigned char* xs = smem + static_cast<size_t>(stages) * kUnitBytes;  // staged inputs (Smem)
-  auto* partial = reinterpret_cast<float*>(xs + Smem::kXs);
-  float* red = partial + 2 * kComputeWarps * 16;
-  float* gsum = red + kComputeWarps;
-  float* resid = gsum + kMaxK / kGroup;
-  auto* full = reinterpret_cast<unsigned long long*>(resid + kResidTiles * 16);
+  // Smem's carve-up after the ring, each part's offset from Smem's sizes (a part sized by hand
+  // here once overlapped the next when its size changed).
+  unsigned char* xs = smem + static_cast<size_t>(stages) * kUnitBytes;  // staged inputs
+  unsigned char* const partial_at = xs + Smem::kXs;
+  unsigned char* const red_at = partial_at + Smem::kPartial;
+  unsigned char* const gsum_at = red_at + Smem::kRed;
+  unsigned char* const resid_at = gsum_at + Smem::kGsum;
+  auto* partial = reinterpret_cast<float*>(partial_at);
+  auto* red = reinterpret_cast<float*>(red_at);
+  auto* gsum = reinterpret_cast<float*>(gsum_at);
+  auto* resid = reinterpret_cast<float*>(resid_at);
+  auto* full = reinterpret_cast<unsigned long long*>(resid_at + Smem::kResid);
   unsigned long long* empty = full + stages;
 
   const auto* table = static_cast<const unsigned char*>(args.ptr[0]);
