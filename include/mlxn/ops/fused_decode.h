@@ -80,8 +80,8 @@ struct FusedDecodeLayer {
 /// multiply on int8 tensor cores: each run of 32 input elements is scaled by its largest magnitude
 /// / 127 and rounded to int8.
 enum class FusedDecodeInputs {
-  /// One int8 plane (llama.cpp's q8 activations): the fastest (8B 4-bit on an H200: 492.5 tok/s
-  /// against 445.0). Each element moves by up to 1/254 of its run's largest, where rounding to
+  /// One int8 plane (llama.cpp's q8 activations): the fastest (8B 4-bit on an H200: 528.5 tok/s
+  /// against 512.7, docs/perf.md step 27). Each element moves by up to 1/254 of its run's largest, where rounding to
   /// bf16 (the per-op path's inputs) moves it by up to 1/256 of itself: several times the noise
   /// (FusedDecodeCuda: 3.6-4.9x the per-op logits' distance from an f32 reference).
   Int8,
