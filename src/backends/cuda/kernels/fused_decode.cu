@@ -13,9 +13,10 @@
 // own. The gate/up product goes by pairs instead (block_tile): a block takes gate tile p and then
 // up tile p, so it holds g and u of the same 16 rows and writes silu(g) u itself; down's staging
 // then reads half the bytes and computes no SiLU (132 blocks each did it for every element: a
-// tenth of the step's warp time, docs/perf.md step 27). Counters are u32 words in the workspace, each block adds 1 when it finished a product
-// (target: the grid), attention arrivals count per KV head, merges per layer; the last block out
-// zeroes them for the next launch (launches of one plan run one after another).
+// tenth of the step's warp time, docs/perf.md step 27). Counters are u32 words in the workspace,
+// each block adds 1 when it finished a product (target: the grid), attention arrivals count per KV
+// head, merges per layer; the last block out zeroes them for the next launch (launches of one plan
+// run one after another).
 //
 // Residency: the blocks wait for each other, so all must be resident at once. One block an SM
 // (its shared memory allows no second), as many blocks as SMs, and no other kernel can keep one
@@ -30,6 +31,7 @@
 #include "backends/cuda/kernels/fused_decode_kernels.h"
 #include "backends/cuda/kernels/fused_decode_layout.cuh"
 #include "backends/cuda/kernels/fused_decode_products.cuh"
+#include "backends/cuda/kernels/fused_decode_timeline.cuh"
 #include "backends/cuda/kernels/hopper_ptx.cuh"
 #include "ops/fused_decode_params.h"
 #include "ops/op_params.h"
@@ -259,7 +261,7 @@ __device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
       }
     }
   };
-  auto stream = [&](const Matrix& w, bool paired) -> bool {
+  auto stream = [&](const Matrix& w, bool paired, int stamp) -> bool {
     const int tiles = w.n / 16, nk = w.k / kUnitCodes, steps = w.k / kStepCodes;
     for (int j = 0;; ++j) {
       const int tile = block_tile(tiles, paired, j);
@@ -282,17 +284,19 @@ __device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
                   kScaleBytes, &full[s]);
       }
     }
+    tl_stream(stamp);
     return true;
   };
   const int n_layers = static_cast<int>(c.p->n_layers);
   for (int l = 0; l < n_layers; ++l) {
     const ops::FusedDecodeLayerRef& L = c.layers[l];
-    if (!stream(matrix_of(L.qkv), false) || !stream(matrix_of(L.o), false) ||
-        !stream(matrix_of(L.gate_up), true) || !stream(matrix_of(L.down), false)) {
+    if (!stream(matrix_of(L.qkv), false, 4 * l) || !stream(matrix_of(L.o), false, 4 * l + 1) ||
+        !stream(matrix_of(L.gate_up), true, 4 * l + 2) ||
+        !stream(matrix_of(L.down), false, 4 * l + 3)) {
       return;
     }
   }
-  stream(matrix_of(c.head->head), false);
+  stream(matrix_of(c.head->head), false, 4 * kTlMaxLayers);
 }
 
 /// The ring's stages: what the launch's dynamic shared memory holds beside the fixed parts.
@@ -347,6 +351,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbar_init(&empty[s], kComputeWarps);
     }
     mbar_init_fence();
+    tl_reset();
   }
   __syncthreads();
 
@@ -387,14 +392,18 @@ __global__ void __launch_bounds__(kThreads, 1)
     const ops::FusedDecodeLayerRef& L = c.layers[l];
     const long long prod0 = ops::kFdCounterProducts + 4LL * l;
     if (l > 0 && !wait_for(c, prod0 - 4 + kDown, grid, step_code(l, kQkv))) return;
+    const int tl = l * kTlLayerEvents;
+    tl_compute(tl);
     product<kPlanes>(matrix_of(L.qkv), x, reinterpret_cast<const __nv_bfloat16*>(L.attn_norm),
                      kInRmsNorm, p.eps, qkv, kOutStore, stages, ring, full, empty, xs, partial, red,
                      gsum, resid, rc);
+    tl_compute(tl + 1);
     count_in(c, prod0 + kQkv);
 
     // Attention: a block with an item waits for the whole q/k/v row; items go round robin.
     if (static_cast<int>(blockIdx.x) < items) {
       if (!wait_for(c, prod0 + kQkv, grid, step_code(l, 4))) return;
+      tl_compute(tl + 2);
       AttnStep a;
       a.qkv = qkv;
       a.k_cache = reinterpret_cast<__nv_bfloat16*>(L.k_cache);
@@ -423,31 +432,41 @@ __global__ void __launch_bounds__(kThreads, 1)
           count_in(c, wl.merged0 + l);
         }
       }
+      tl_compute(tl + 3);
     }
 
     if (!wait_for(c, wl.merged0 + l, static_cast<unsigned int>(n_kv), step_code(l, kO))) return;
+    tl_compute(tl + 4);
     product<kPlanes>(matrix_of(L.o), attn, nullptr, kInPlain, p.eps, x, kOutResidual, stages, ring,
                      full, empty, xs, partial, red, gsum, resid, rc);
+    tl_compute(tl + 5);
     count_in(c, prod0 + kO);
 
     if (!wait_for(c, prod0 + kO, grid, step_code(l, kGateUp))) return;
+    tl_compute(tl + 6);
     product<kPlanes>(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm),
                      kInRmsNorm, p.eps, ffn, kOutSiluPair, stages, ring, full, empty, xs, partial,
                      red, gsum, resid, rc);
+    tl_compute(tl + 7);
     count_in(c, prod0 + kGateUp);
 
     if (!wait_for(c, prod0 + kGateUp, grid, step_code(l, kDown))) return;
-    product<kPlanes>(matrix_of(L.down), ffn, nullptr, kInPlain, p.eps, x, kOutResidual,
-                     stages, ring, full, empty, xs, partial, red, gsum, resid, rc);
+    tl_compute(tl + 8);
+    product<kPlanes>(matrix_of(L.down), ffn, nullptr, kInPlain, p.eps, x, kOutResidual, stages,
+                     ring, full, empty, xs, partial, red, gsum, resid, rc);
+    tl_compute(tl + 9);
     count_in(c, prod0 + kDown);
   }
 
   const long long last_down = ops::kFdCounterProducts + 4LL * (n_layers - 1) + kDown;
   if (!wait_for(c, last_down, grid, step_code(n_layers, 0))) return;
+  tl_compute(kTlMaxLayers * kTlLayerEvents);
   pdl_trigger();  // every block is past its last wait: the next kernel may launch
   product<kPlanes>(matrix_of(c.head->head), x,
                    reinterpret_cast<const __nv_bfloat16*>(c.head->final_norm), kInRmsNorm, p.eps,
                    logits, kOutStore, stages, ring, full, empty, xs, partial, red, gsum, resid, rc);
+  tl_compute(kTlMaxLayers * kTlLayerEvents + 1);
+  tl_print(p.position);
 
   // The last block out zeroes the counters for the next launch (every other block is past its
   // last wait once it has counted itself in here).
@@ -491,6 +510,10 @@ DeviceShape device_shape() {
     }
     d.stages = s;
     d.blocks = sms < ops::kFdMaxBlocks ? sms : static_cast<int>(ops::kFdMaxBlocks);
+#ifdef MLXN_FD_TIMELINE_POSITION
+    // The timeline's lines (fused_decode_timeline.cuh): ~1.4 MB at 132 blocks, over the default.
+    cudaDeviceSetLimit(cudaLimitPrintfFifoSize, std::size_t{32} << 20);
+#endif
   }
   return d;
 }
