@@ -586,6 +586,10 @@ KvCache& Model::cache() {
 const std::string& Model::fused_decode_status() const {
   return impl_->fused_status;
 }
+std::optional<ops::FusedDecodeInputs> Model::fused_decode_inputs() const {
+  if (!impl_->fused.valid()) return std::nullopt;
+  return impl_->fused.shape().inputs;
+}
 void Model::reset() {
   impl_->drop_pending();
   impl_->cache.reset();

@@ -30,8 +30,9 @@ namespace {
 TEST(FusedDecode, CpuModelsDecodeOpByOpAndSayWhy) {
   ModelOptions o;
   o.backend = Backend::Cpu;
-  EXPECT_EQ(make_synthetic_model("tiny", SyntheticQuant::Mlx4, o, 1).fused_decode_status(),
-            "off: backend is CPU");
+  const Model cpu = make_synthetic_model("tiny", SyntheticQuant::Mlx4, o, 1);
+  EXPECT_EQ(cpu.fused_decode_status(), "off: backend is CPU");
+  EXPECT_FALSE(cpu.fused_decode_inputs().has_value());
   o.fused_decode = false;
   EXPECT_EQ(make_synthetic_model("tiny", SyntheticQuant::Mlx4, o, 1).fused_decode_status(),
             "off: disabled by option");
@@ -213,7 +214,9 @@ TEST(FusedDecodeCuda, DecodeStepsMatchThePerOpPath) {
   if (!cuda) GTEST_SKIP() << "no CUDA device: " << reason;
   FusedPair p = fused_pair(*cuda, 128);
   ASSERT_EQ(p.fused.fused_decode_status(), "on");
+  EXPECT_EQ(p.fused.fused_decode_inputs(), ops::FusedDecodeInputs::Int8Pair);
   EXPECT_EQ(p.per_op.fused_decode_status(), "off: disabled by option");
+  EXPECT_FALSE(p.per_op.fused_decode_inputs().has_value());
 
   const std::vector<std::int32_t> prompt = ids(37, 37);
   const std::vector<float> a = p.fused.forward(prompt), b = p.per_op.forward(prompt);
@@ -266,6 +269,7 @@ TEST(FusedDecodeCuda, OneInt8PlaneStaysWithinItsNoise) {
   FusedPair p =
       fused_pair(*cuda, 128, synthetic_config("small-fused"), ops::FusedDecodeInputs::Int8);
   ASSERT_EQ(p.fused.fused_decode_status(), "on");
+  EXPECT_EQ(p.fused.fused_decode_inputs(), ops::FusedDecodeInputs::Int8);
   prefill(p, ids(37, 37));
   EXPECT_GE(compare_steps(p, ids(12, 101), ops::FusedDecodeInputs::Int8), 6);
 }

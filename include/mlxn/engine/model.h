@@ -92,6 +92,9 @@ class Model {
   /// Whether one-token decode steps run fused (ModelOptions::fused_decode): "on", or "off: " and
   /// why not ("off: backend is CPU", "off: disabled by option", ...).
   const std::string& fused_decode_status() const;
+  /// How the fused step's products take their inputs when one-token decode steps run fused;
+  /// nullopt when they run op by op.
+  std::optional<ops::FusedDecodeInputs> fused_decode_inputs() const;
 
   /// Appends `tokens` at positions cache().length() ... (chunked by prefill_chunk) and returns
   /// the f32 logits of the last token [vocab], or of every token [n, vocab] row-major when
