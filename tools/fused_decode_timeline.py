@@ -23,7 +23,8 @@ import statistics
 import sys
 
 LAYER_EVENTS = 10  # kTlLayerEvents
-MAX_LAYERS = 40    # kTlMaxLayers
+MAX_LAYERS = 40    # kTlMaxLayers: later layers are not stamped
+SLOTS = {"c": MAX_LAYERS * LAYER_EVENTS + 2, "s": MAX_LAYERS * 4 + 1}  # kTlCompute, kTlStream
 EVENT_NAMES = ["start", "qkv done", "attention wait", "attention done", "o wait", "o done",
                "gate/up wait", "gate/up done", "down wait", "down done"]
 PRODUCTS = ["qkv", "o", "gate/up", "down"]
@@ -39,7 +40,7 @@ def read(path):
             fields = line.split()
             kind, block, first = fields[1], int(fields[2]), int(fields[3])
             for e, v in enumerate(int(x) for x in fields[4:12]):
-                if v:
+                if v and first + e < SLOTS[kind]:
                     stamps[kind][block][first + e] = v
     return stamps
 
@@ -62,6 +63,9 @@ def main():
     t0 = min(min(b.values()) for b in comp.values())
     n_layers = max(s for b in comp.values() for s in b if s < MAX_LAYERS * LAYER_EVENTS) // \
         LAYER_EVENTS + 1
+    if n_layers == MAX_LAYERS:
+        print(f"note: only the first {MAX_LAYERS} layers are stamped; the last one's flag after "
+              "down runs to the head's wait")
     head_wait = spread(comp, MAX_LAYERS * LAYER_EVENTS, t0)
     head_done = spread(comp, MAX_LAYERS * LAYER_EVENTS + 1, t0)
 
@@ -100,7 +104,8 @@ def main():
         for k, name in enumerate(PRODUCTS):
             s = spread(strm, 4 * l + k, t0)
             if s:
-                print(f"  stream issued the last unit of {name:8s} {s[0]:9.2f} {s[1]:9.2f} {s[2]:9.2f}")
+                print(f"  stream issued the last unit of {name:8s} "
+                      f"{s[0]:9.2f} {s[1]:9.2f} {s[2]:9.2f}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ struct FusedDecodeTableHead {
 };
 
 /// fused_decode_step. Bindings: table (u8), x (bf16 [hidden], read and written), logits (bf16
-/// [vocab]), workspace (u8, fused_decode_workspace_bytes), inv_freq (f32 [head_dim / 2]).
+/// [vocab]), workspace (u8, fused_decode_workspace(...).bytes), inv_freq (f32 [head_dim / 2]).
 struct FusedDecodeParams {
   std::int64_t n_layers;
   std::int64_t hidden;

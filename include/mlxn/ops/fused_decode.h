@@ -3,9 +3,9 @@
 // share of every weight of the step, in order, into a shared-memory ring and never waits for
 // activations, while 16 warps wait for each product's input (device-memory counters), stage it
 // (RMS norm), multiply on the tensor cores (the gate/up product's epilogue forms SiLU(gate) x up),
-// and between the q/k/v and o projections run RoPE, the KV-cache append and split-KV attention. At batch 1 each of a step's
-// ~300 kernels otherwise leaves the weight stream idle while it starts and drains (docs/perf.md,
-// issue 7, step 24 measured the design; step 25 this op).
+// and between the q/k/v and o projections run RoPE, the KV-cache append and split-KV attention.
+// At batch 1 each of a step's ~300 kernels otherwise leaves the weight stream idle while it
+// starts and drains (docs/perf.md, issue 7, step 24 measured the design; step 25 this op).
 //
 // What it runs (and so what a model must be for it, checked by make_fused_decode_plan):
 //   x: the embedded token (bf16). Per layer:
@@ -81,9 +81,10 @@ struct FusedDecodeLayer {
 /// / 127 and rounded to int8.
 enum class FusedDecodeInputs {
   /// One int8 plane (llama.cpp's q8 activations): the fastest (8B 4-bit on an H200: 528.5 tok/s
-  /// against 512.7, docs/perf.md step 27). Each element moves by up to 1/254 of its run's largest, where rounding to
-  /// bf16 (the per-op path's inputs) moves it by up to 1/256 of itself: several times the noise
-  /// (FusedDecodeCuda: 3.6-4.9x the per-op logits' distance from an f32 reference).
+  /// against 512.7, docs/perf.md, the sixth session's side by side). Each element moves by up to
+  /// 1/254 of its run's largest, where rounding to bf16 (the per-op path's inputs) moves it by up
+  /// to 1/256 of itself: several times the noise (FusedDecodeCuda: 3.2-4.9x the per-op logits'
+  /// distance from an f32 reference).
   Int8,
   /// Two int8 planes, the second the first's rounding error quantized again: each element moves
   /// by up to 1/64,516 of its run's largest, less than a bf16 rounding of any element above 1/252

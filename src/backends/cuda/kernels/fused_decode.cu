@@ -23,6 +23,7 @@
 // from starting for long (earlier kernels finish without waiting for this one). A wait that runs
 // past kStallNs (another context holding SMs, or a failed earlier launch) reports
 // kStatusFusedDecodeStalled and marks the workspace poisoned, which every later launch refuses.
+#include <cstdio>
 #include <map>
 #include <mutex>
 
@@ -40,6 +41,9 @@ namespace mlxn::cuda {
 namespace {
 
 using namespace fd;  // NOLINT(google-build-using-namespace): this file is the namespace's user
+
+static_assert(Smem::bytes(kMaxStages) + kStaticSmem + kTlSmemBytes <= 227 * 1024,
+              "ten stages and the timeline's stamps fit an sm_90 block");
 
 constexpr unsigned long long kStallNs = 5'000'000'000ull;  // 5 s: a step takes milliseconds
 
@@ -105,7 +109,8 @@ enum OutputKind : int {
   kOutSiluPair = 2,  // paired tiles (block_tile): out[row] = silu(gate row) * (up row)
 };
 
-/// The j-th tile a block takes of a product with `tiles` tiles, or `tiles` when it has no more.
+/// The j-th tile a block takes of a product with `tiles` tiles, or a value >= `tiles` when it has
+/// no more.
 /// Plain: tile t to block t mod grid. Paired (the gate/up product, gate rows then as many up
 /// rows): pair p, gate tile p then up tile p + tiles / 2, to block p mod grid. The streaming warp
 /// and the compute warps walk the same order.
@@ -290,9 +295,10 @@ __device__ void stream_weights(const Ctx& c, int stages, unsigned char* ring,
   const int n_layers = static_cast<int>(c.p->n_layers);
   for (int l = 0; l < n_layers; ++l) {
     const ops::FusedDecodeLayerRef& L = c.layers[l];
-    if (!stream(matrix_of(L.qkv), false, 4 * l) || !stream(matrix_of(L.o), false, 4 * l + 1) ||
-        !stream(matrix_of(L.gate_up), true, 4 * l + 2) ||
-        !stream(matrix_of(L.down), false, 4 * l + 3)) {
+    if (!stream(matrix_of(L.qkv), false, tl_stream_slot(l, 0)) ||
+        !stream(matrix_of(L.o), false, tl_stream_slot(l, 1)) ||
+        !stream(matrix_of(L.gate_up), true, tl_stream_slot(l, 2)) ||
+        !stream(matrix_of(L.down), false, tl_stream_slot(l, 3))) {
       return;
     }
   }
@@ -392,18 +398,17 @@ __global__ void __launch_bounds__(kThreads, 1)
     const ops::FusedDecodeLayerRef& L = c.layers[l];
     const long long prod0 = ops::kFdCounterProducts + 4LL * l;
     if (l > 0 && !wait_for(c, prod0 - 4 + kDown, grid, step_code(l, kQkv))) return;
-    const int tl = l * kTlLayerEvents;
-    tl_compute(tl);
+    tl_compute(tl_layer_slot(l, 0));
     product<kPlanes>(matrix_of(L.qkv), x, reinterpret_cast<const __nv_bfloat16*>(L.attn_norm),
                      kInRmsNorm, p.eps, qkv, kOutStore, stages, ring, full, empty, xs, partial, red,
                      gsum, resid, rc);
-    tl_compute(tl + 1);
+    tl_compute(tl_layer_slot(l, 1));
     count_in(c, prod0 + kQkv);
 
     // Attention: a block with an item waits for the whole q/k/v row; items go round robin.
     if (static_cast<int>(blockIdx.x) < items) {
       if (!wait_for(c, prod0 + kQkv, grid, step_code(l, 4))) return;
-      tl_compute(tl + 2);
+      tl_compute(tl_layer_slot(l, 2));
       AttnStep a;
       a.qkv = qkv;
       a.k_cache = reinterpret_cast<__nv_bfloat16*>(L.k_cache);
@@ -432,29 +437,29 @@ __global__ void __launch_bounds__(kThreads, 1)
           count_in(c, wl.merged0 + l);
         }
       }
-      tl_compute(tl + 3);
+      tl_compute(tl_layer_slot(l, 3));
     }
 
     if (!wait_for(c, wl.merged0 + l, static_cast<unsigned int>(n_kv), step_code(l, kO))) return;
-    tl_compute(tl + 4);
+    tl_compute(tl_layer_slot(l, 4));
     product<kPlanes>(matrix_of(L.o), attn, nullptr, kInPlain, p.eps, x, kOutResidual, stages, ring,
                      full, empty, xs, partial, red, gsum, resid, rc);
-    tl_compute(tl + 5);
+    tl_compute(tl_layer_slot(l, 5));
     count_in(c, prod0 + kO);
 
     if (!wait_for(c, prod0 + kO, grid, step_code(l, kGateUp))) return;
-    tl_compute(tl + 6);
+    tl_compute(tl_layer_slot(l, 6));
     product<kPlanes>(matrix_of(L.gate_up), x, reinterpret_cast<const __nv_bfloat16*>(L.ffn_norm),
                      kInRmsNorm, p.eps, ffn, kOutSiluPair, stages, ring, full, empty, xs, partial,
                      red, gsum, resid, rc);
-    tl_compute(tl + 7);
+    tl_compute(tl_layer_slot(l, 7));
     count_in(c, prod0 + kGateUp);
 
     if (!wait_for(c, prod0 + kGateUp, grid, step_code(l, kDown))) return;
-    tl_compute(tl + 8);
+    tl_compute(tl_layer_slot(l, 8));
     product<kPlanes>(matrix_of(L.down), ffn, nullptr, kInPlain, p.eps, x, kOutResidual, stages,
                      ring, full, empty, xs, partial, red, gsum, resid, rc);
-    tl_compute(tl + 9);
+    tl_compute(tl_layer_slot(l, 9));
     count_in(c, prod0 + kDown);
   }
 
@@ -502,7 +507,9 @@ DeviceShape device_shape() {
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     int s = kMaxStages;
-    while (s > 2 && Smem::bytes(s) + kStaticSmem > static_cast<std::size_t>(optin)) --s;
+    while (s > 2 && Smem::bytes(s) + kStaticSmem + kTlSmemBytes > static_cast<std::size_t>(optin)) {
+      --s;
+    }
     for (const void* f : {reinterpret_cast<const void*>(&fused_decode_kernel<1>),
                           reinterpret_cast<const void*>(&fused_decode_kernel<2>)}) {
       cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -512,7 +519,9 @@ DeviceShape device_shape() {
     d.blocks = sms < ops::kFdMaxBlocks ? sms : static_cast<int>(ops::kFdMaxBlocks);
 #ifdef MLXN_FD_TIMELINE_POSITION
     // The timeline's lines (fused_decode_timeline.cuh): ~1.4 MB at 132 blocks, over the default.
-    cudaDeviceSetLimit(cudaLimitPrintfFifoSize, std::size_t{32} << 20);
+    if (cudaDeviceSetLimit(cudaLimitPrintfFifoSize, std::size_t{32} << 20) != cudaSuccess) {
+      std::fprintf(stderr, "fused decode timeline: cannot raise the printf buffer (lines lost)\n");
+    }
 #endif
   }
   return d;

@@ -135,9 +135,10 @@ struct StagedInput {
 /// registers as words (cast to bf16 pairs through a pointer they went to local memory:
 /// docs/perf.md, step 24). Inputs written earlier in this launch by other blocks are read
 /// through L2 (__ldcg), never a possibly stale L1 line. A thread takes pieces t, t + 512, ...:
-/// the passes past the last piece are skipped (k is a multiple of 2,048, so whole warps drop
-/// out together and the shuffles below stay warp-uniform); computing them on zeros was three
-/// quarters of the staging of a 4,096-element input (docs/perf.md, step 27).
+/// the passes past the last piece are skipped, by a test of the pass and k alone, so the whole
+/// block skips a pass together (in a pass that runs, threads past the end take part in the
+/// shuffles with zeros); computing them on zeros was three quarters of the staging of a
+/// 4,096-element input (docs/perf.md, step 27).
 template <int kPlanes>
 __device__ __forceinline__ void stage_input(const __nv_bfloat16* in, const __nv_bfloat16* weight,
                                             int k, int kind, float eps, const StagedInput& st,

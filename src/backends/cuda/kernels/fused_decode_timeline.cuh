@@ -5,9 +5,12 @@
 // passes and each product it finishes (compute slots, kTlLayerEvents a layer, then the head's), and
 // the streaming lane's when it has issued the last unit of each product (stream slots, 4 a layer,
 // then the head). The stamps live in static shared memory (4.5 KB, inside the block's headroom).
+// Layers past kTlMaxLayers are not stamped. The head's stream stamp is read without ordering
+// against the streaming lane's store (stored microseconds before; 0 reads as "not reached").
 // Without the macro every function here is empty and the kernel's machine code is unchanged.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
 
 #include "backends/cuda/kernels/hopper_ptx.cuh"
@@ -21,12 +24,22 @@ constexpr int kTlLayerEvents = 10;
 constexpr int kTlMaxLayers = 40;
 constexpr int kTlCompute = kTlMaxLayers * kTlLayerEvents + 2;  // + the head's wait and end
 constexpr int kTlStream = kTlMaxLayers * 4 + 1;                // + the head
+/// Slot of layer l's event e (kTlCompute, which is not stamped, past kTlMaxLayers layers).
+__device__ __forceinline__ int tl_layer_slot(int l, int e) {
+  return l < kTlMaxLayers ? l * kTlLayerEvents + e : kTlCompute;
+}
+/// Stream slot of layer l's product k (kTlStream past kTlMaxLayers layers).
+__device__ __forceinline__ int tl_stream_slot(int l, int k) {
+  return l < kTlMaxLayers ? 4 * l + k : kTlStream;
+}
 
 #ifdef MLXN_FD_TIMELINE_POSITION
 struct TimelineSmem {
   unsigned long long compute[kTlCompute];
   unsigned long long stream[kTlStream];
 };
+/// Static shared memory the timeline adds to the kernel's.
+constexpr std::size_t kTlSmemBytes = sizeof(TimelineSmem);
 __device__ __forceinline__ TimelineSmem& timeline() {
   __shared__ TimelineSmem t;
   return t;
@@ -50,11 +63,10 @@ __device__ __forceinline__ void tl_print(long long position) {
   if (threadIdx.x != 0 || position != MLXN_FD_TIMELINE_POSITION) return;
   const TimelineSmem& t = timeline();
   for (int i = 0; i < kTlCompute; i += 8) {
-    const unsigned long long* v = t.compute + i;
+    unsigned long long v[8];  // the last line's slots past the array are zeros
+    for (int e = 0; e < 8; ++e) v[e] = i + e < kTlCompute ? t.compute[i + e] : 0ull;
     printf("FDT c %d %d %llu %llu %llu %llu %llu %llu %llu %llu\n", static_cast<int>(blockIdx.x), i,
-           v[0], v[1], v[2], v[3], i + 4 < kTlCompute ? v[4] : 0ull,
-           i + 5 < kTlCompute ? v[5] : 0ull, i + 6 < kTlCompute ? v[6] : 0ull,
-           i + 7 < kTlCompute ? v[7] : 0ull);
+           v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
   }
   for (int i = 0; i < kTlStream; i += 8) {
     const volatile unsigned long long* v = t.stream + i;  // written by the streaming lane
@@ -65,6 +77,7 @@ __device__ __forceinline__ void tl_print(long long position) {
   }
 }
 #else
+constexpr std::size_t kTlSmemBytes = 0;
 __device__ __forceinline__ void tl_compute(int) {}
 __device__ __forceinline__ void tl_stream(int) {}
 __device__ __forceinline__ void tl_reset() {}
