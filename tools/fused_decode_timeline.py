@@ -60,12 +60,16 @@ def main():
     comp, strm = st["c"], st["s"]
     if not comp:
         sys.exit(f"{args.timeline}: no 'FDT c' lines (was the position reached, the macro set?)")
-    t0 = min(min(b.values()) for b in comp.values())
+    # Time zero: the launch's first stamp (the streaming lane's can precede the compute warps').
+    t0 = min(min(b.values()) for table in (comp, strm) for b in table.values() if b)
     n_layers = max(s for b in comp.values() for s in b if s < MAX_LAYERS * LAYER_EVENTS) // \
         LAYER_EVENTS + 1
-    if n_layers == MAX_LAYERS:
-        print(f"note: only the first {MAX_LAYERS} layers are stamped; the last one's flag after "
-              "down runs to the head's wait")
+    # With MAX_LAYERS layers stamped the model may have more: the last stamped layer's tail (its
+    # flag after down, and so its length) would run over the unstamped ones to the head's wait.
+    truncated = n_layers == MAX_LAYERS
+    if truncated:
+        print(f"note: only the first {MAX_LAYERS} layers are stamped; layer {MAX_LAYERS - 1}'s "
+              "flag after down and length are left out of the means")
     head_wait = spread(comp, MAX_LAYERS * LAYER_EVENTS, t0)
     head_done = spread(comp, MAX_LAYERS * LAYER_EVENTS + 1, t0)
 
@@ -86,8 +90,9 @@ def main():
         phases["gate/up"].append(ev[7][2] - ev[6][1])
         phases["flag after gate/up"].append(ev[8][1] - ev[7][2])
         phases["down"].append(ev[9][2] - ev[8][1])
-        phases["flag after down"].append(nxt[1] - ev[9][2])
-        phases["layer"].append(nxt[1] - ev[0][1])
+        if not (truncated and l == n_layers - 1):
+            phases["flag after down"].append(nxt[1] - ev[9][2])
+            phases["layer"].append(nxt[1] - ev[0][1])
     print(f"{len(comp)} blocks, {n_layers} layers, launch span "
           f"{(max(max(b.values()) for b in comp.values()) - t0) / 1e3:.1f} us")
     print("mean over the layers (us):")
@@ -96,7 +101,7 @@ def main():
     if head_wait and head_done:
         print(f"  {'head (wait to the last block)':32s} {head_done[2] - head_wait[1]:7.2f}")
     for l in (int(x) for x in args.layers.split(",") if x):
-        print(f"layer {l} (us from the first stamp: min / median / max over blocks):")
+        print(f"layer {l} (us from the launch's first stamp: min / median / max over blocks):")
         for e, name in enumerate(EVENT_NAMES):
             s = spread(comp, l * LAYER_EVENTS + e, t0)
             if s:

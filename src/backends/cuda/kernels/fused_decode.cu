@@ -521,6 +521,7 @@ DeviceShape device_shape() {
     // The timeline's lines (fused_decode_timeline.cuh): ~1.4 MB at 132 blocks, over the default.
     if (cudaDeviceSetLimit(cudaLimitPrintfFifoSize, std::size_t{32} << 20) != cudaSuccess) {
       std::fprintf(stderr, "fused decode timeline: cannot raise the printf buffer (lines lost)\n");
+      cudaGetLastError();  // reported here; it must not resurface from a later call
     }
 #endif
   }
