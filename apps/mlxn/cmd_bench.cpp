@@ -218,9 +218,8 @@ int run(const Options& o) {
       bandwidth ? std::optional<double>(decode_gbs / *bandwidth) : std::nullopt;
   // How the fused step's products took their inputs; empty when decode ran op by op.
   const std::optional<ops::FusedDecodeInputs> inputs = model.fused_decode_inputs();
-  const std::string fused_inputs = !inputs                                   ? ""
-                                   : *inputs == ops::FusedDecodeInputs::Int8 ? "int8"
-                                                                             : "int8 pair";
+  const bool one_plane = inputs == ops::FusedDecodeInputs::Int8;
+  const std::string fused_inputs = !inputs ? "" : one_plane ? "int8" : "int8 pair";
   if (o.json) {
     Json j;
     j["model"] = bench.source;
@@ -262,9 +261,9 @@ int run(const Options& o) {
               storage.c_str(), static_cast<double>(model.weights().bytes) / (1024.0 * 1024.0));
   std::printf("device:   %s (%s), compute %s\n", device.c_str(), backend.c_str(), dtype.c_str());
   std::printf("fused decode: %s%s\n", model.fused_decode_status().c_str(),
-              !inputs                                   ? ""
-              : *inputs == ops::FusedDecodeInputs::Int8 ? " (inputs: one int8 plane)"
-                                                        : " (inputs: two int8 planes)");
+              !inputs     ? ""
+              : one_plane ? " (inputs: one int8 plane)"
+                          : " (inputs: two int8 planes)");
   std::printf("run:      prompt %lld tokens, generate %lld tokens, %lld repeats (median)\n",
               static_cast<long long>(o.prompt), static_cast<long long>(o.gen),
               static_cast<long long>(o.repeat));
